@@ -1,0 +1,116 @@
+# rill: one Makefile. Objects go to build/rel/ (release) and build/san/ (sanitizers) so the
+# two flavours never mix. Every entry point first runs scripts/deps.sh, which apt-installs
+# only what is missing, so a fresh Debian 12 with git and make needs nothing else.
+
+CC      ?= cc
+STD      = -std=c17 -D_GNU_SOURCE
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla -Wwrite-strings -fno-common -Werror
+TEST_WARN = $(filter-out -Wwrite-strings -Wmissing-prototypes -Wpedantic,$(WARN))
+SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CPPFLAGS = -I. -MMD -MP
+REL_FLAGS = $(STD) $(WARN) -O2 -g
+SAN_FLAGS = $(STD) $(WARN) -O1 -g $(SAN)
+LIBS     = -lmicrohttpd -ljansson -lsodium -lpthread
+TEST_LIBS = -lcriterion -lcurl
+
+LIB_SRC   = $(wildcard common/*.c storage/*.c api/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
+UNIT_SRC  = $(wildcard tests/support/*.c tests/common/test_*.c tests/storage/test_*.c \
+                       tests/api/test_*.c tests/server/test_*.c)
+INTEG_SRC = $(wildcard tests/integration/test_*.c) $(wildcard tests/support/*.c)
+FUZZ_SRC  = $(wildcard fuzz/fuzz_*.c)
+
+rel_obj = $(patsubst %.c,build/rel/%.o,$(1))
+san_obj = $(patsubst %.c,build/san/%.o,$(1))
+
+.PHONY: all deps deps-test deps-bench run test check unit integration fuzz-check bench \
+        fuzz clean
+
+all: deps
+	@$(MAKE) --no-print-directory rill
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+deps-bench:
+	@scripts/deps.sh bench
+
+rill: $(call rel_obj,$(LIB_SRC) server/main.c)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory rill
+	./rill serve --listen 127.0.0.1:8080 --data ./data
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(REL_FLAGS) -c -o $@ $<
+
+build/san/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(STD) $(TEST_WARN) -O1 -g $(SAN) -c -o $@ $<
+
+build/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+build/san/rill: $(call san_obj,$(LIB_SRC) server/main.c)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/san/unit-tests: $(call san_obj,$(LIB_SRC) $(UNIT_SRC))
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+build/san/integration-tests: $(call san_obj,$(INTEG_SRC))
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lpthread
+
+# Fuzz targets, built with gcc + sanitizers and a small driver that replays the seed
+# corpus and random mutations of it (so `make test` runs them); `make fuzz` builds the
+# same targets with clang's libFuzzer for long runs.
+build/san/fuzz/%: build/san/fuzz/%.o build/san/tests/support/fuzz_driver.o \
+                  $(call san_obj,$(LIB_SRC))
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+FUZZ_BINS = $(patsubst fuzz/%.c,build/san/fuzz/%,$(FUZZ_SRC))
+
+test: deps-test
+	@$(MAKE) --no-print-directory check
+
+# The test run: sanitizer logs go to files because criterion exits 0 when a forked test
+# leaks; any log at all fails the run.
+check: build/san/unit-tests build/san/integration-tests build/san/rill $(FUZZ_BINS)
+	@rm -rf build/san-logs && mkdir -p build/san-logs
+	ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
+	    build/san/unit-tests --jobs 2
+	@for f in $(FUZZ_BINS); do \
+	    echo "fuzz $$f"; \
+	    ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan \
+	    $$f fuzz/corpus/$$(basename $$f) 20000 || exit 1; done
+	RILL_BIN=$(CURDIR)/build/san/rill \
+	ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
+	    build/san/integration-tests --jobs 1
+	@if ls build/san-logs/* >/dev/null 2>&1; then cat build/san-logs/*; \
+	    echo "sanitizer reports above: failing"; exit 1; fi
+
+build/rel/bench-storage: $(call rel_obj,$(LIB_SRC) bench/bench_storage.c)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory build/rel/bench-storage rill
+	build/rel/bench-storage
+
+fuzz:
+	@scripts/deps.sh test
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	    echo "clang libFuzzer: build/fuzz/$$n"; \
+	    clang $(CPPFLAGS) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -o build/fuzz/$$n $$f $(LIB_SRC) $(LIBS) || exit 1; done
+	@echo "run e.g.: build/fuzz/fuzz_record fuzz/corpus/fuzz_record -max_total_time=60"
+
+clean:
+	rm -rf build rill
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs the Debian packages rill needs that dpkg says are missing.
+# Usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before)
+# Runs apt-get as root, or through sudo otherwise. Prints nothing when all is there.
+set -eu
+
+level=${1:-build}
+pkgs="gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev"
+pkgs="$pkgs libcurl4-openssl-dev ca-certificates"
+case "$level" in
+test | bench) pkgs="$pkgs libcriterion-dev curl" ;;
+esac
+case "$level" in
+bench) pkgs="$pkgs wrk" ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+    as_root="sudo"
+else
+    echo "deps: missing packages:$missing; run as root or install sudo" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$as_root apt-get update -qq
+# shellcheck disable=SC2086
+$as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
