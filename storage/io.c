@@ -83,6 +83,10 @@ int io_pwritev_full(int fd, const struct iovec *iov_in, int iovcnt, off_t off)
         copy = xmalloc(sizeof(*copy) * (size_t)iovcnt);
     memcpy(copy, iov_in, sizeof(*copy) * (size_t)iovcnt);
     iov = copy;
+    while (iovcnt > 0 && iov->iov_len == 0) { /* nothing to write is no full disk */
+        iov++;
+        iovcnt--;
+    }
     while (iovcnt > 0) {
         ssize_t w = io_ops->pwritev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt, off);
         if (w < 0) {

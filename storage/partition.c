@@ -1,0 +1,616 @@
+/* partition.c: one partition's log (design in partition.h).
+ *
+ * Contents: segment lists; opening and recovery; append and roll; group commit;
+ * reads and time lookups; close with a checkpoint. */
+#include "storage/partition.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "storage/io.h"
+
+#define CHECKPOINT_FILE "recovery-checkpoint"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- segment lists ---- */
+
+static struct segment_list *list_new(size_t n)
+{
+    struct segment_list *l = xmalloc(sizeof(*l) + n * sizeof(l->segs[0]));
+
+    atomic_init(&l->refs, 1);
+    l->n = n;
+    return l;
+}
+
+void segment_list_put(struct segment_list *l)
+{
+    if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        segment_put(l->segs[i]);
+    free(l);
+}
+
+struct segment_list *partition_segments(struct partition *p)
+{
+    struct segment_list *l;
+
+    pthread_mutex_lock(&p->list_lock);
+    l = p->segments;
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&p->list_lock);
+    return l;
+}
+
+/* Publishes 'l' as the segment list (taking over the caller's reference). */
+static void swap_list(struct partition *p, struct segment_list *l)
+{
+    struct segment_list *old;
+
+    pthread_mutex_lock(&p->list_lock);
+    old = p->segments;
+    p->segments = l;
+    pthread_mutex_unlock(&p->list_lock);
+    segment_list_put(old);
+}
+
+static struct segment *active_segment(struct partition *p)
+{
+    return p->segments->segs[p->segments->n - 1]; /* writer side: under append_lock */
+}
+
+/* ---- opening ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* True if 'name' is <20 digits>.<ext>, with the number in *base. */
+static bool parse_segment_name(const char *name, const char *ext, int64_t *base)
+{
+    size_t n = strlen(name);
+    uint64_t v = 0;
+
+    if (n != 21 + strlen(ext) || name[20] != '.' || strcmp(name + 21, ext))
+        return false;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+        if (v > INT64_MAX)
+            return false;
+    }
+    *base = (int64_t)v;
+    return true;
+}
+
+/* Lists the base offsets of the .log files in 'dir', ascending, and removes leftovers
+ * of interrupted writes (*.tmp). */
+static int list_segments(const char *dir, int64_t **bases, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t cap = 8;
+
+    if (!d)
+        return -errno;
+    *bases = xmalloc(cap * sizeof(**bases));
+    *n = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        int64_t base;
+
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".tmp")) {
+            struct buf p = BUF_INIT;
+            buf_printf(&p, "%s/%s", dir, e->d_name);
+            io_unlink(p.data);
+            buf_release(&p);
+            continue;
+        }
+        if (!parse_segment_name(e->d_name, "log", &base))
+            continue;
+        if (*n == cap)
+            *bases = xrealloc(*bases, (cap *= 2) * sizeof(**bases));
+        (*bases)[(*n)++] = base;
+    }
+    closedir(d);
+    qsort(*bases, *n, sizeof(**bases), cmp_i64);
+    return 0;
+}
+
+/* Reads the clean-shutdown checkpoint; returns true if it describes 'active'. */
+static bool checkpoint_matches(const char *dir, int64_t active_base)
+{
+    struct buf path = BUF_INIT, seg = BUF_INIT;
+    char *text = NULL;
+    long long end, base, size;
+    bool ok = false;
+    int fd;
+
+    buf_printf(&path, "%s/" CHECKPOINT_FILE, dir);
+    if (io_read_file(path.data, 256, &text, NULL))
+        goto out;
+    if (sscanf(text, "rill-checkpoint 1\n%lld %lld %lld", &end, &base, &size) != 3 ||
+        base != active_base)
+        goto out;
+    buf_printf(&seg, "%s/%020" PRId64 ".log", dir, active_base);
+    fd = io_open(seg.data, O_RDONLY, 0);
+    if (fd >= 0) {
+        ok = io_file_size(fd) == (off_t)size;
+        io_close(fd);
+    }
+out:
+    free(text);
+    buf_release(&seg);
+    buf_release(&path);
+    return ok;
+}
+
+static void partition_free(struct partition *p)
+{
+    segment_list_put(p->segments);
+    pthread_mutex_destroy(&p->append_lock);
+    pthread_mutex_destroy(&p->list_lock);
+    pthread_mutex_destroy(&p->sync_lock);
+    pthread_cond_destroy(&p->sync_cond);
+    free(p->dir);
+    free(p);
+}
+
+/* Opens the segments named in bases[0..n), recovering the last one unless the
+ * checkpoint vouches for it. Stops at the first corruption (read-only from there). */
+static int open_segments(struct partition *p, const int64_t *bases, size_t n, bool clean)
+{
+    struct segment_list *l = list_new(n);
+    int ret = 0;
+
+    l->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct segment_scan scan;
+        struct segment *s;
+        bool last = i == n - 1;
+
+        if (l->n && bases[i] != segment_next_offset(l->segs[l->n - 1])) {
+            log_error("partition '%s': segment %020" PRId64 " does not follow offset %" PRId64
+                      "; not serving from there on",
+                      p->dir, bases[i], segment_next_offset(l->segs[l->n - 1]));
+            atomic_store(&p->error, -EBADMSG);
+            break;
+        }
+        ret = segment_open(&s, p->dir, bases[i], last && !clean, &scan);
+        if (ret) {
+            log_error("partition '%s': cannot open segment %020" PRId64 ": %s", p->dir,
+                      bases[i], strerror(-ret));
+            break;
+        }
+        l->segs[l->n++] = s;
+        if (scan.error) {
+            atomic_store(&p->error, -EBADMSG);
+            break;
+        }
+    }
+    if (ret) {
+        segment_list_put(l);
+        return ret;
+    }
+    p->segments = l;
+    return 0;
+}
+
+int partition_open(struct partition **out, const char *dir, int32_t id,
+                   const struct partition_config *config)
+{
+    struct partition *p = xcalloc(1, sizeof(*p));
+    struct buf cp = BUF_INIT;
+    int64_t *bases = NULL, end;
+    size_t n = 0;
+    bool clean;
+    int ret;
+
+    p->dir = xstrdup(dir);
+    p->id = id;
+    p->config = *config;
+    pthread_mutex_init(&p->append_lock, NULL);
+    pthread_mutex_init(&p->list_lock, NULL);
+    pthread_mutex_init(&p->sync_lock, NULL);
+    pthread_cond_init(&p->sync_cond, NULL);
+    atomic_init(&p->error, 0);
+
+    ret = io_mkdir_synced(dir);
+    if (!ret)
+        ret = list_segments(dir, &bases, &n);
+    if (ret)
+        goto fail;
+    if (n == 0) {
+        struct segment *s;
+        ret = segment_create(&s, dir, 0);
+        if (ret)
+            goto fail;
+        p->segments = list_new(1);
+        p->segments->segs[0] = s;
+        clean = true;
+    } else {
+        clean = checkpoint_matches(dir, bases[n - 1]);
+        ret = open_segments(p, bases, n, clean);
+        if (ret)
+            goto fail;
+    }
+    /* From here on a crash must be noticed: the checkpoint goes until the next close. */
+    buf_printf(&cp, "%s/" CHECKPOINT_FILE, dir);
+    ret = io_unlink(cp.data);
+    if (!ret && clean && n)
+        ret = io_fsync_dir(dir);
+    if (ret)
+        goto fail;
+    end = segment_next_offset(active_segment(p));
+    atomic_init(&p->log_start, p->segments->segs[0]->base_offset);
+    atomic_init(&p->log_end, end);
+    atomic_init(&p->high_watermark, end);
+    p->durable = end;
+    p->last_sync_ms = wall_ms();
+    if (!clean && n)
+        log_info("partition '%s': recovered to offset %" PRId64, dir, end);
+    free(bases);
+    buf_release(&cp);
+    *out = p;
+    return 0;
+fail:
+    free(bases);
+    buf_release(&cp);
+    partition_free(p);
+    return ret;
+}
+
+void partition_abandon(struct partition *p)
+{
+    if (p)
+        partition_free(p);
+}
+
+void partition_set_config(struct partition *p, const struct partition_config *config)
+{
+    pthread_mutex_lock(&p->append_lock);
+    p->config = *config;
+    pthread_mutex_unlock(&p->append_lock);
+}
+
+/* ---- durability ---- */
+
+/* Marks everything below 'end' durable and, under flush.policy=always, visible.
+ * Caller holds sync_lock. */
+static void publish_durable(struct partition *p, int64_t end)
+{
+    if (end > p->durable)
+        p->durable = end;
+    if (p->config.flush_always &&
+        p->durable > atomic_load_explicit(&p->high_watermark, memory_order_relaxed))
+        atomic_store_explicit(&p->high_watermark, p->durable, memory_order_release);
+}
+
+/* fsyncgate: after a failed sync the file's state is unknown; never sync it again. */
+static void fail_sync(struct partition *p, int err)
+{
+    int expected = 0;
+
+    if (atomic_compare_exchange_strong(&p->error, &expected, err))
+        log_error("partition '%s': fdatasync failed (%s): partition is now read-only",
+                  p->dir, strerror(-err));
+}
+
+int partition_flush(struct partition *p, int64_t upto)
+{
+    int64_t end = atomic_load_explicit(&p->log_end, memory_order_acquire);
+    int ret = 0;
+
+    if (upto > end)
+        upto = end; /* nothing past the written end can become durable */
+    pthread_mutex_lock(&p->sync_lock);
+    while (p->durable < upto) {
+        struct segment_list *l;
+        int64_t target;
+        int r;
+
+        if (partition_error(p) == -EIO) {
+            ret = -EIO;
+            break;
+        }
+        if (p->syncing) {
+            pthread_cond_wait(&p->sync_cond, &p->sync_lock);
+            continue;
+        }
+        p->syncing = true;
+        /* Read the end before the segment: a roll in between has synced the old one. */
+        target = atomic_load_explicit(&p->log_end, memory_order_acquire);
+        pthread_mutex_unlock(&p->sync_lock);
+        l = partition_segments(p);
+        r = segment_sync(l->segs[l->n - 1]);
+        segment_list_put(l);
+        pthread_mutex_lock(&p->sync_lock);
+        p->syncing = false;
+        p->last_sync_ms = wall_ms();
+        if (r)
+            fail_sync(p, -EIO);
+        else
+            publish_durable(p, target);
+        pthread_cond_broadcast(&p->sync_cond);
+    }
+    pthread_mutex_unlock(&p->sync_lock);
+    return ret;
+}
+
+int partition_flush_if_due(struct partition *p, int64_t now_ms)
+{
+    bool due;
+
+    pthread_mutex_lock(&p->sync_lock);
+    due = p->durable < atomic_load(&p->log_end) && now_ms - p->last_sync_ms >= p->config.flush_ms;
+    pthread_mutex_unlock(&p->sync_lock);
+    return due ? partition_flush(p, atomic_load(&p->log_end)) : 0;
+}
+
+/* ---- appending ---- */
+
+static bool should_roll(struct partition *p, struct segment *s, size_t len, int32_t count)
+{
+    uint64_t size = segment_size(s);
+
+    if (size == 0)
+        return false;
+    return size + len > p->config.segment_bytes ||
+           (s->created_ms && wall_ms() - s->created_ms >= p->config.segment_ms) ||
+           segment_next_offset(s) + count - s->base_offset > (int64_t)UINT32_MAX ||
+           size + len > UINT32_MAX;
+}
+
+/* Closes the active segment (synced first) and starts a new one. Under append_lock. */
+static int roll(struct partition *p)
+{
+    struct segment_list *old = p->segments, *l;
+    int64_t end = atomic_load(&p->log_end);
+    struct segment *s;
+    int ret = segment_sync(active_segment(p));
+
+    if (ret) {
+        fail_sync(p, -EIO);
+        return -EROFS;
+    }
+    pthread_mutex_lock(&p->sync_lock);
+    publish_durable(p, end);
+    pthread_mutex_unlock(&p->sync_lock);
+    ret = segment_create(&s, p->dir, end);
+    if (ret)
+        return ret;
+    l = list_new(old->n + 1);
+    for (size_t i = 0; i < old->n; i++) {
+        segment_get(old->segs[i]);
+        l->segs[i] = old->segs[i];
+    }
+    l->segs[old->n] = s;
+    swap_list(p, l);
+    return 0;
+}
+
+int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
+                     int64_t *last_offset)
+{
+    struct record_batch_header h;
+    struct iovec iov = {batch, len};
+    int64_t base;
+    bool torn;
+    int ret = record_batch_peek(batch, len, len, &h);
+
+    if (ret || record_batch_total(&h) != len || h.record_count <= 0)
+        return -EINVAL;
+    pthread_mutex_lock(&p->append_lock);
+    if (partition_error(p)) {
+        ret = -EROFS;
+        goto out;
+    }
+    if (len > p->config.segment_bytes || len > UINT32_MAX) {
+        ret = -EMSGSIZE;
+        goto out;
+    }
+    if (should_roll(p, active_segment(p), len, h.record_count)) {
+        ret = roll(p);
+        if (ret)
+            goto out;
+    }
+    base = atomic_load_explicit(&p->log_end, memory_order_relaxed);
+    record_batch_set_base_offset(batch, base);
+    ret = segment_append(active_segment(p), &iov, 1, len, base, h.record_count,
+                         h.max_timestamp, &torn);
+    if (ret) {
+        if (torn) {
+            log_error("partition '%s': cannot cut a failed write back (%s): read-only",
+                      p->dir, strerror(-ret));
+            atomic_store(&p->error, -EIO);
+        }
+        goto out;
+    }
+    atomic_store_explicit(&p->log_end, base + h.record_count, memory_order_release);
+    if (!p->config.flush_always)
+        atomic_store_explicit(&p->high_watermark, base + h.record_count,
+                              memory_order_release);
+    *base_offset = base;
+    *last_offset = base + h.record_count - 1;
+out:
+    pthread_mutex_unlock(&p->append_lock);
+    return ret;
+}
+
+int partition_append_records(struct partition *p, const struct record *recs, size_t n,
+                             int64_t *base_offset)
+{
+    struct buf b = BUF_INIT;
+    int64_t last;
+    int ret = record_batch_encode(&b, recs, n);
+
+    if (!ret)
+        ret = partition_append(p, (uint8_t *)b.data, b.len, base_offset, &last);
+    if (!ret && p->config.flush_always)
+        ret = partition_flush(p, last + 1);
+    buf_release(&b);
+    return ret;
+}
+
+/* ---- reading ---- */
+
+/* Index of the last segment whose base offset is <= offset (0 if none). */
+static size_t segment_for(const struct segment_list *l, int64_t offset)
+{
+    size_t lo = 0, hi = l->n;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->segs[mid]->base_offset <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int partition_read(struct partition *p, int64_t offset, size_t max_bytes, struct buf *out)
+{
+    int64_t hw = partition_high_watermark(p);
+    size_t start = out->len;
+    struct segment_list *l;
+    uint64_t pos;
+    int total = 0, ret;
+
+    if (offset < partition_log_start(p) || offset > hw)
+        return -ERANGE;
+    if (offset == hw)
+        return 0;
+    l = partition_segments(p);
+    for (size_t i = segment_for(l, offset); i < l->n; i++) {
+        struct segment *s = l->segs[i];
+        size_t room = out->len - start < max_bytes ? max_bytes - (out->len - start) : 0;
+
+        if (total && room == 0)
+            break;
+        if (s->base_offset >= hw)
+            break;
+        if (offset > s->base_offset) {
+            ret = segment_find(s, offset, &pos);
+            if (ret == -ERANGE)
+                continue; /* offset is past this segment: in the next one */
+            if (ret)
+                goto fail;
+        } else {
+            pos = 0;
+        }
+        ret = segment_read(s, pos, hw, total ? room : max_bytes, out, &pos);
+        if (ret < 0)
+            goto fail;
+        total += ret;
+        if (pos < segment_size(s) || segment_next_offset(s) >= hw)
+            break; /* stopped inside this segment: full, or at the high watermark */
+        offset = segment_next_offset(s);
+    }
+    segment_list_put(l);
+    return total;
+fail:
+    segment_list_put(l);
+    if (total)
+        return total; /* serve what came before the bad spot; the next read fails */
+    return ret;
+}
+
+int partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offset)
+{
+    int64_t hw = partition_high_watermark(p);
+    struct segment_list *l = partition_segments(p);
+    struct buf b = BUF_INIT;
+    int ret = 0;
+
+    *offset = hw;
+    for (size_t i = 0; i < l->n; i++) {
+        struct segment *s = l->segs[i];
+        struct record_batch_header h;
+        struct record_iter it;
+        struct record r;
+        uint64_t pos, next;
+
+        if (s->base_offset >= hw)
+            break;
+        ret = segment_find_time(s, ts, &pos);
+        if (ret == -ERANGE) {
+            ret = 0;
+            continue;
+        }
+        if (ret)
+            break;
+        buf_reset(&b);
+        ret = segment_read(s, pos, hw, 1, &b, &next);
+        if (ret <= 0)
+            break; /* 0: the batch is above the high watermark */
+        ret = record_batch_check((uint8_t *)b.data, b.len, &h);
+        if (ret)
+            break;
+        record_iter_init(&it, (uint8_t *)b.data, &h);
+        while ((ret = record_iter_next(&it, &r)) == 1) {
+            if (r.timestamp >= ts) {
+                *offset = r.offset;
+                break;
+            }
+        }
+        ret = ret < 0 ? ret : 0;
+        break;
+    }
+    buf_release(&b);
+    segment_list_put(l);
+    return ret;
+}
+
+uint64_t partition_size_bytes(struct partition *p)
+{
+    struct segment_list *l = partition_segments(p);
+    uint64_t size = 0;
+
+    for (size_t i = 0; i < l->n; i++)
+        size += segment_size(l->segs[i]);
+    segment_list_put(l);
+    return size;
+}
+
+/* ---- closing ---- */
+
+void partition_close(struct partition *p)
+{
+    struct buf text = BUF_INIT;
+    struct segment *s;
+    int64_t end;
+
+    if (!p)
+        return;
+    s = active_segment(p);
+    end = atomic_load(&p->log_end);
+    if (!partition_error(p) && !partition_flush(p, end)) {
+        buf_printf(&text, "rill-checkpoint 1\n%" PRId64 " %" PRId64 " %" PRIu64 "\n", end,
+                   s->base_offset, segment_size(s));
+        if (io_replace_file(p->dir, CHECKPOINT_FILE, text.data, text.len, 0644))
+            log_warn("partition '%s': cannot write the recovery checkpoint", p->dir);
+    }
+    buf_release(&text);
+    partition_free(p);
+}

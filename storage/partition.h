@@ -1,0 +1,141 @@
+/* partition.h: one partition's log: an ordered list of segments, one writer at a time,
+ * readers without locks, and durability by group commit.
+ *
+ * Offsets are dense from the log start. Three marks move up, in this order:
+ *   log_end         next offset to assign; bytes up to it are written (page cache)
+ *   durable         bytes up to it are fdatasync'ed
+ *   high_watermark  what readers see: log_end for flush.policy=interval, durable for
+ *                   always. Readers never see a record the policy has not made durable.
+ *
+ * Group commit: partition_flush() callers that arrive while an fdatasync is running
+ * wait for it and then share the next one, so N concurrent durable appenders cost about
+ * one fsync per round instead of N.
+ *
+ * An fdatasync failure is never retried on the same file (fsyncgate): the partition
+ * turns read-only and appends fail with -EROFS; what was not durable is never
+ * acknowledged. A write that fails (ENOSPC, EIO) is cut back to the last batch so
+ * later appends stay contiguous.
+ *
+ * On disk, beside the segments, a clean close leaves 'recovery-checkpoint':
+ *   rill-checkpoint 1\n<log_end> <active segment base> <active segment size>\n
+ * Opening removes it; without it (a crash) the active segment is validated batch by
+ * batch and a torn tail cut. Closed segments were synced when they were rolled. */
+#ifndef STORAGE_PARTITION_H
+#define STORAGE_PARTITION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "storage/record.h"
+#include "storage/segment.h"
+
+struct partition_config {
+    uint64_t segment_bytes; /* roll when the active segment would pass this */
+    int64_t segment_ms;     /* roll when the active segment is this old */
+    bool flush_always;      /* flush.policy=always (else interval) */
+    int64_t flush_ms;       /* interval between syncs for flush.policy=interval */
+};
+
+/* An immutable snapshot of the segment list; readers hold a reference while reading. */
+struct segment_list {
+    _Atomic int refs;
+    size_t n;
+    struct segment *segs[]; /* ascending base offsets; the last one is active */
+};
+
+struct partition {
+    char *dir;
+    int32_t id;
+    pthread_mutex_t append_lock; /* the one writer */
+    pthread_mutex_t list_lock;   /* guards taking a reference on 'segments' */
+    struct segment_list *segments;
+    struct partition_config config; /* under append_lock */
+
+    _Atomic int64_t log_start;
+    _Atomic int64_t log_end;
+    _Atomic int64_t high_watermark;
+
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    bool syncing;         /* under sync_lock: a flush is in fdatasync */
+    int64_t durable;      /* under sync_lock */
+    int64_t last_sync_ms; /* under sync_lock */
+
+    _Atomic int error; /* 0, or why the partition is read-only (-EIO, -EBADMSG) */
+};
+
+/* Opens (creating if needed) the partition in 'dir', recovering as the checkpoint
+ * says. Returns 0 or -errno. A partition found corrupt still opens, read-only, serving
+ * up to the corruption (see partition_error()). */
+int partition_open(struct partition **out, const char *dir, int32_t id,
+                   const struct partition_config *config);
+
+/* Syncs, writes the clean-shutdown checkpoint and frees. No other thread may be using
+ * the partition. NULL is a no-op. */
+void partition_close(struct partition *p);
+
+/* Frees without syncing or writing the checkpoint, leaving the files as a crash would
+ * (for tests of recovery). */
+void partition_abandon(struct partition *p);
+
+void partition_set_config(struct partition *p, const struct partition_config *config);
+
+/* Appends one encoded batch (record_batch_encode()); the partition stamps its base
+ * offset into 'batch'. Returns after the write, before any sync: with flush.policy
+ * always, call partition_flush(p, *last_offset + 1) before acknowledging. On success
+ * sets *base_offset and *last_offset. Returns 0, -EROFS (read-only), -ENOSPC or -EIO
+ * (nothing written), -EMSGSIZE (batch larger than segment.bytes or 4 GiB), -EINVAL. */
+int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
+                     int64_t *last_offset);
+
+/* Encodes recs[0..n) as one batch, appends it and, with flush.policy=always, flushes
+ * it. Sets *base_offset. For tests, tools and benchmarks. */
+int partition_append_records(struct partition *p, const struct record *recs, size_t n,
+                             int64_t *base_offset);
+
+/* Makes offsets below 'upto' durable (group commit), then publishes the high watermark
+ * (flush.policy=always). Returns 0, or -EIO once a sync has failed. */
+int partition_flush(struct partition *p, int64_t upto);
+
+/* For flush.policy=interval: syncs if there is unsynced data and flush.ms has passed
+ * since the last sync. Returns 0 or -errno. */
+int partition_flush_if_due(struct partition *p, int64_t now_ms);
+
+/* Appends to 'out' whole batches holding records from 'offset' on (the first batch may
+ * start before it: skip records below 'offset'), below the high watermark, about
+ * 'max_bytes' at most but always at least one batch when one exists. Returns the number
+ * of batches (0 when offset == high watermark), -ERANGE if offset is below the log
+ * start or above the high watermark, -EBADMSG if the data there is corrupt, -EIO. */
+int partition_read(struct partition *p, int64_t offset, size_t max_bytes, struct buf *out);
+
+/* The first offset whose record timestamp is >= ts, or the high watermark if none.
+ * Returns 0 or -errno. */
+int partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offset);
+
+static inline int64_t partition_log_start(struct partition *p)
+{
+    return atomic_load_explicit(&p->log_start, memory_order_acquire);
+}
+
+static inline int64_t partition_high_watermark(struct partition *p)
+{
+    return atomic_load_explicit(&p->high_watermark, memory_order_acquire);
+}
+
+static inline int partition_error(struct partition *p)
+{
+    return atomic_load_explicit(&p->error, memory_order_acquire);
+}
+
+/* Bytes of log on disk (whole batches). */
+uint64_t partition_size_bytes(struct partition *p);
+
+/* Takes and drops a reference on the current segment list (for readers and tests). */
+struct segment_list *partition_segments(struct partition *p);
+void segment_list_put(struct segment_list *l);
+
+#endif

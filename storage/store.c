@@ -1,0 +1,379 @@
+/* store.c: the embedded log engine: topics under one data directory (store.h). */
+#include "storage/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "storage/io.h"
+
+#define FLUSHER_IDLE_MS 1000 /* longest sleep of the interval flusher */
+
+struct store {
+    char *data_dir;
+    char *topics_dir, *staging_dir, *trash_dir;
+    pthread_rwlock_t lock; /* guards the topic table */
+    struct topic **topics; /* sorted by name */
+    size_t ntopics, cap;
+    uint64_t trash_seq;
+
+    pthread_t flusher;
+    bool flusher_started;
+    pthread_mutex_t flusher_lock;
+    pthread_cond_t flusher_cond;
+    bool stopping;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the topic table (caller holds the lock) ---- */
+
+/* The index of 'name', or where it would go (with *found false). */
+static size_t table_find(struct store *s, const char *name, bool *found)
+{
+    size_t lo = 0, hi = s->ntopics;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->topics[mid]->name, name);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static void table_insert(struct store *s, size_t at, struct topic *t)
+{
+    if (s->ntopics == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->topics = xrealloc(s->topics, s->cap * sizeof(*s->topics));
+    }
+    memmove(s->topics + at + 1, s->topics + at, (s->ntopics - at) * sizeof(*s->topics));
+    s->topics[at] = t;
+    s->ntopics++;
+}
+
+static void table_remove(struct store *s, size_t at)
+{
+    memmove(s->topics + at, s->topics + at + 1, (s->ntopics - at - 1) * sizeof(*s->topics));
+    s->ntopics--;
+}
+
+/* ---- the interval flusher ---- */
+
+/* Syncs what is due; returns how long to sleep. */
+static int64_t flush_due(struct store *s)
+{
+    int64_t now = wall_ms(), sleep_ms = FLUSHER_IDLE_MS;
+    struct topic **list;
+    size_t n;
+
+    if (store_list_topics(s, &list, &n))
+        return sleep_ms;
+    for (size_t i = 0; i < n; i++) {
+        struct topic *t = list[i];
+        int32_t np = topic_partition_count(t);
+
+        for (int32_t k = 0; k < np; k++) {
+            struct partition *p = topic_partition(t, k);
+            int64_t every;
+
+            pthread_mutex_lock(&p->append_lock);
+            every = p->config.flush_always ? 0 : p->config.flush_ms;
+            pthread_mutex_unlock(&p->append_lock);
+            if (!every)
+                continue;
+            partition_flush_if_due(p, now);
+            if (every < sleep_ms)
+                sleep_ms = every;
+        }
+    }
+    store_free_list(list, n);
+    return sleep_ms;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct store *s = arg;
+
+    pthread_mutex_lock(&s->flusher_lock);
+    while (!s->stopping) {
+        int64_t sleep_ms;
+        struct timespec until;
+
+        pthread_mutex_unlock(&s->flusher_lock);
+        sleep_ms = flush_due(s);
+        pthread_mutex_lock(&s->flusher_lock);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += sleep_ms / 1000;
+        until.tv_nsec += (sleep_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        if (!s->stopping)
+            pthread_cond_timedwait(&s->flusher_cond, &s->flusher_lock, &until);
+    }
+    pthread_mutex_unlock(&s->flusher_lock);
+    return NULL;
+}
+
+/* ---- open and close ---- */
+
+static char *join(const char *a, const char *b)
+{
+    struct buf p = BUF_INIT;
+
+    buf_printf(&p, "%s/%s", a, b);
+    return buf_detach(&p, NULL);
+}
+
+/* Empties a scratch directory (staging/ or trash/) left by a crash. */
+static int reset_dir(const char *dir)
+{
+    int ret = io_remove_tree(dir);
+
+    return ret ? ret : io_mkdir_synced(dir);
+}
+
+static int open_topics(struct store *s)
+{
+    DIR *d = opendir(s->topics_dir);
+    struct dirent *e;
+
+    if (!d)
+        return -errno;
+    while ((e = readdir(d))) {
+        struct topic *t;
+        char *dir;
+        bool found;
+        size_t at;
+        int ret;
+
+        if (!topic_name_is_valid(e->d_name, strlen(e->d_name)))
+            continue;
+        dir = join(s->topics_dir, e->d_name);
+        ret = topic_open(&t, dir);
+        free(dir);
+        if (ret) {
+            log_error("cannot open topic '%s': %s", e->d_name, strerror(-ret));
+            continue;
+        }
+        if (strcmp(t->name, e->d_name)) {
+            log_error("topic directory '%s' holds topic '%s': skipped", e->d_name, t->name);
+            topic_put(t);
+            continue;
+        }
+        at = table_find(s, t->name, &found);
+        table_insert(s, at, t);
+    }
+    closedir(d);
+    return 0;
+}
+
+int store_open(struct store **out, const char *data_dir)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    int ret;
+
+    s->data_dir = xstrdup(data_dir);
+    s->topics_dir = join(data_dir, "topics");
+    s->staging_dir = join(data_dir, "staging");
+    s->trash_dir = join(data_dir, "trash");
+    pthread_rwlock_init(&s->lock, NULL);
+    pthread_mutex_init(&s->flusher_lock, NULL);
+    pthread_cond_init(&s->flusher_cond, NULL);
+    s->trash_seq = (uint64_t)wall_ms();
+
+    ret = io_mkdir_synced(data_dir);
+    if (!ret)
+        ret = io_mkdir_synced(s->topics_dir);
+    if (!ret)
+        ret = reset_dir(s->staging_dir);
+    if (!ret)
+        ret = reset_dir(s->trash_dir);
+    if (!ret)
+        ret = open_topics(s);
+    if (!ret)
+        ret = -pthread_create(&s->flusher, NULL, flusher_main, s);
+    s->flusher_started = !ret;
+    if (ret) {
+        store_close(s);
+        return ret;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->flusher_started) {
+        pthread_mutex_lock(&s->flusher_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->flusher_cond);
+        pthread_mutex_unlock(&s->flusher_lock);
+        pthread_join(s->flusher, NULL);
+    }
+    for (size_t i = 0; i < s->ntopics; i++)
+        topic_put(s->topics[i]);
+    free(s->topics);
+    pthread_rwlock_destroy(&s->lock);
+    pthread_mutex_destroy(&s->flusher_lock);
+    pthread_cond_destroy(&s->flusher_cond);
+    free(s->topics_dir);
+    free(s->staging_dir);
+    free(s->trash_dir);
+    free(s->data_dir);
+    free(s);
+}
+
+/* ---- topics ---- */
+
+int store_create_topic(struct store *s, const struct topic_meta *meta_in, struct topic **out)
+{
+    struct topic_meta meta = *meta_in;
+    char *staged = NULL, *final = NULL;
+    struct topic *t = NULL;
+    bool found;
+    size_t at;
+    int ret;
+
+    if (!topic_name_is_valid(meta.name, strlen(meta.name)) || meta.partitions < 1 ||
+        meta.partitions > TOPIC_META_MAX_PARTITIONS)
+        return -EINVAL;
+    meta.created_ms = wall_ms();
+    staged = join(s->staging_dir, meta.name);
+    final = join(s->topics_dir, meta.name);
+    /* The write lock covers the whole create, so two creates of one name cannot race
+     * and readers never see a half-made topic. Creates are rare. */
+    pthread_rwlock_wrlock(&s->lock);
+    at = table_find(s, meta.name, &found);
+    if (found) {
+        ret = -EEXIST;
+        goto out;
+    }
+    io_remove_tree(staged);
+    ret = topic_create(&t, staged, &meta);
+    if (ret)
+        goto out_unstage;
+    topic_put(t); /* closed in staging/, opened again where it will live */
+    t = NULL;
+    ret = io_rename_and_fsync_dir(staged, s->topics_dir, meta.name);
+    if (!ret)
+        ret = io_fsync_dir(s->staging_dir);
+    if (ret)
+        goto out_unstage;
+    ret = topic_open(&t, final);
+    if (ret)
+        goto out;
+    table_insert(s, at, t);
+    if (out) {
+        topic_get(t);
+        *out = t;
+    }
+    goto out;
+out_unstage:
+    io_remove_tree(staged);
+out:
+    pthread_rwlock_unlock(&s->lock);
+    free(staged);
+    free(final);
+    return ret;
+}
+
+int store_get_topic(struct store *s, const char *name, struct topic **out)
+{
+    bool found;
+    size_t at;
+
+    pthread_rwlock_rdlock(&s->lock);
+    at = table_find(s, name, &found);
+    if (found) {
+        *out = s->topics[at];
+        topic_get(*out);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return found ? 0 : -ENOENT;
+}
+
+int store_list_topics(struct store *s, struct topic ***out, size_t *n)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    *out = xmalloc((s->ntopics ? s->ntopics : 1) * sizeof(**out));
+    for (size_t i = 0; i < s->ntopics; i++) {
+        (*out)[i] = s->topics[i];
+        topic_get(s->topics[i]);
+    }
+    *n = s->ntopics;
+    pthread_rwlock_unlock(&s->lock);
+    return 0;
+}
+
+void store_free_list(struct topic **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        topic_put(list[i]);
+    free(list);
+}
+
+int store_delete_topic(struct store *s, const char *name)
+{
+    struct buf trashed = BUF_INIT;
+    struct topic *t;
+    char *trash_path;
+    bool found;
+    size_t at;
+    int ret;
+
+    pthread_rwlock_wrlock(&s->lock);
+    at = table_find(s, name, &found);
+    if (!found) {
+        pthread_rwlock_unlock(&s->lock);
+        return -ENOENT;
+    }
+    t = s->topics[at];
+    /* One rename takes the topic away; removing the files can then fail or crash
+     * without bringing it back. Readers holding it keep their open files. */
+    buf_printf(&trashed, "%s.%" PRIu64, name, s->trash_seq++);
+    ret = io_rename_and_fsync_dir(t->dir, s->trash_dir, trashed.data);
+    if (!ret)
+        ret = io_fsync_dir(s->topics_dir);
+    if (ret) {
+        pthread_rwlock_unlock(&s->lock);
+        buf_release(&trashed);
+        return ret;
+    }
+    table_remove(s, at);
+    atomic_store(&t->deleted, true);
+    pthread_rwlock_unlock(&s->lock);
+    trash_path = join(s->trash_dir, trashed.data);
+    if (io_remove_tree(trash_path))
+        log_warn("cannot remove '%s' (removed at next start)", trash_path);
+    free(trash_path);
+    buf_release(&trashed);
+    topic_put(t);
+    return 0;
+}

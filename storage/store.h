@@ -1,0 +1,39 @@
+/* store.h: the embedded log engine: every topic under one data directory.
+ *
+ *   DATA/topics/<name>/   live topics (topic.h)
+ *   DATA/staging/<name>/  a topic being created: built here, then renamed into
+ *                         topics/ in one step, so a crash never leaves half a topic
+ *   DATA/trash/<name>.N/  a deleted topic: renamed here in one step, then removed
+ *
+ * staging/ and trash/ are emptied at open. A background thread syncs partitions whose
+ * flush.policy is interval every flush.ms. */
+#ifndef STORAGE_STORE_H
+#define STORAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/topic.h"
+
+struct store;
+
+/* Opens (creating if needed) the store in 'data_dir' and every topic in it. A topic
+ * that cannot be opened is logged and left out. Returns 0 or -errno. */
+int store_open(struct store **out, const char *data_dir);
+/* Stops the flusher and closes every topic (checkpoints written). Topics still held
+ * elsewhere are closed when their last reference goes. NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Creates a topic; 'meta' names it (name checked, partitions 1..10000; created_ms is
+ * set here). On success *out (if not NULL) holds a reference. Returns 0, -EEXIST,
+ * -EINVAL (bad name or partitions) or -errno. */
+int store_create_topic(struct store *s, const struct topic_meta *meta, struct topic **out);
+/* The topic named 'name', with a reference (topic_put() it). Returns 0 or -ENOENT. */
+int store_get_topic(struct store *s, const char *name, struct topic **out);
+/* Every topic, sorted by name, each with a reference; free with store_free_list(). */
+int store_list_topics(struct store *s, struct topic ***out, size_t *n);
+void store_free_list(struct topic **list, size_t n);
+/* Deletes a topic: gone from lookups at once, files removed. Returns 0 or -ENOENT. */
+int store_delete_topic(struct store *s, const char *name);
+
+#endif

@@ -1,0 +1,64 @@
+/* topic.h: a topic: its metadata (topic.json) and its partitions.
+ *
+ *   DATA/topics/<name>/topic.json      name, partition count, config (topic_meta.h)
+ *   DATA/topics/<name>/<partition>/    one partition log each (partition.h)
+ *
+ * Partitions only grow. The partition array is published whole, so a reader that
+ * looked up a partition keeps a valid pointer for as long as it holds the topic. */
+#ifndef STORAGE_TOPIC_H
+#define STORAGE_TOPIC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "storage/partition.h"
+#include "storage/topic_meta.h"
+
+struct partition_array {
+    int32_t n;
+    struct partition *parts[];
+};
+
+struct topic {
+    char *name;
+    char *dir;
+    pthread_mutex_t lock;                    /* serialises grow and config changes */
+    struct topic_meta meta;                  /* under lock */
+    _Atomic(struct partition_array *) parts; /* current array */
+    struct partition_array **retired;        /* older arrays, freed with the topic */
+    size_t nretired;
+    _Atomic int refs;
+    _Atomic bool deleted; /* files gone: the last reference frees without syncing */
+};
+
+/* Creates a topic in 'dir' (which must not exist): partitions, then topic.json last,
+ * so a directory without topic.json is an unfinished create. *out has one reference.
+ * Returns 0 or -errno. */
+int topic_create(struct topic **out, const char *dir, const struct topic_meta *meta);
+
+/* Opens the topic in 'dir' from its topic.json. Returns 0, -ENOENT (no topic.json),
+ * -EBADMSG, or another -errno. */
+int topic_open(struct topic **out, const char *dir);
+
+void topic_get(struct topic *t);
+/* Drops a reference; the last one closes the partitions (with checkpoints, unless the
+ * topic was deleted). NULL is a no-op. */
+void topic_put(struct topic *t);
+
+/* The partition, or NULL if out of range. Borrowed: valid while the topic is held. */
+struct partition *topic_partition(struct topic *t, int32_t id);
+int32_t topic_partition_count(struct topic *t);
+/* A copy of the metadata. */
+void topic_meta_copy(struct topic *t, struct topic_meta *out);
+
+/* Grows to 'partitions' partitions. Returns 0, -EINVAL if fewer than now or > 10000. */
+int topic_grow(struct topic *t, int32_t partitions);
+/* Replaces the config (topic.json first, then the partitions). */
+int topic_set_config(struct topic *t, const struct topic_config *config);
+
+/* The partition settings that a topic config implies. */
+struct partition_config topic_partition_config(const struct topic_config *c);
+
+#endif

@@ -1,0 +1,207 @@
+/* tests/storage/test_store.c: tests for storage/store.c and storage/topic.c: topics
+ * created, listed, described, grown, reconfigured and deleted, across reopens. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/store.h"
+#include "tests/support/logtest.h"
+#include "tests/support/tmpdir.h"
+
+static char dir[256];
+static struct store *store;
+
+static void setup(void)
+{
+    cr_assert(eq(int, tmpdir_make(dir, sizeof(dir)), 0));
+    cr_assert(eq(int, store_open(&store, dir), 0));
+}
+
+static void teardown(void)
+{
+    store_close(store);
+    store = NULL;
+    tmpdir_remove(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+static void reopen(void)
+{
+    store_close(store);
+    store = NULL;
+    cr_assert(eq(int, store_open(&store, dir), 0));
+}
+
+static int create(const char *name, int32_t partitions)
+{
+    struct topic_meta m;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.name, sizeof(m.name), "%s", name);
+    m.partitions = partitions;
+    topic_config_defaults(&m.config);
+    return store_create_topic(store, &m, NULL);
+}
+
+static bool exists(const char *rel)
+{
+    char p[512];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    return stat(p, &st) == 0;
+}
+
+Test(store, created_topics_are_listed_in_name_order_and_survive_reopen)
+{
+    struct topic **list;
+    size_t n;
+
+    cr_assert(eq(int, create("orders", 3), 0));
+    cr_assert(eq(int, create("audit.log", 1), 0));
+    cr_assert(eq(int, create("__consumer_offsets", 2), 0));
+    cr_assert(exists("topics/orders/topic.json"));
+    cr_assert(exists("topics/orders/2/00000000000000000000.log"));
+    reopen();
+    cr_assert(eq(int, store_list_topics(store, &list, &n), 0));
+    cr_assert(eq(sz, n, 3));
+    cr_assert(eq(str, list[0]->name, "__consumer_offsets"));
+    cr_assert(eq(str, list[1]->name, "audit.log"));
+    cr_assert(eq(str, list[2]->name, "orders"));
+    cr_assert(eq(i32, topic_partition_count(list[2]), 3));
+    store_free_list(list, n);
+}
+
+Test(store, a_second_create_of_one_name_is_eexist)
+{
+    cr_assert(eq(int, create("orders", 3), 0));
+    cr_assert(eq(int, create("orders", 1), -EEXIST));
+}
+
+Test(store, bad_names_and_partition_counts_are_refused)
+{
+    const char *bad[] = {"", ".", "..", "a/b", "a%2Fb", "sp ace", "ü"};
+    char longname[251];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert(eq(int, create(bad[i], 1), -EINVAL), "%s", bad[i]);
+    /* 250 characters cannot even be put in a topic_meta: test_topic_name covers it. */
+    memset(longname, 'a', 249);
+    longname[249] = '\0';
+    cr_assert(eq(int, create(longname, 1), 0), "249 characters is the limit");
+    cr_assert(eq(int, create("zero", 0), -EINVAL));
+    cr_assert(eq(int, create("many", 10001), -EINVAL));
+}
+
+Test(store, data_written_to_a_topic_survives_reopen)
+{
+    struct topic *t;
+    char v[256];
+
+    cr_assert(eq(int, create("orders", 2), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    cr_assert(eq(int, logtest_append(topic_partition(t, 1), 0, 3, 20, 5), 0));
+    topic_put(t);
+    reopen();
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    cr_assert(eq(i64, partition_high_watermark(topic_partition(t, 1)), 3));
+    cr_assert(eq(i64, partition_high_watermark(topic_partition(t, 0)), 0));
+    cr_assert(eq(int, logtest_read(topic_partition(t, 1), 2, v, sizeof(v), NULL), 0));
+    cr_assert(eq(ptr, topic_partition(t, 2), NULL));
+    cr_assert(eq(ptr, topic_partition(t, -1), NULL));
+    topic_put(t);
+}
+
+Test(store, partitions_grow_and_never_shrink)
+{
+    struct topic *t;
+    struct topic_meta m;
+
+    cr_assert(eq(int, create("orders", 2), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    cr_assert(eq(int, topic_grow(t, 5), 0));
+    cr_assert(eq(i32, topic_partition_count(t), 5));
+    cr_assert(eq(int, topic_grow(t, 4), -EINVAL));
+    cr_assert(eq(int, topic_grow(t, 10001), -EINVAL));
+    cr_assert(eq(int, logtest_append(topic_partition(t, 4), 0, 1, 10, 0), 0));
+    topic_put(t);
+    reopen();
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    topic_meta_copy(t, &m);
+    cr_assert(eq(i32, m.partitions, 5));
+    cr_assert(eq(i64, partition_high_watermark(topic_partition(t, 4)), 1));
+    topic_put(t);
+}
+
+Test(store, config_changes_persist_and_apply)
+{
+    struct topic *t;
+    struct topic_config c;
+    struct topic_meta m;
+    struct segment_list *l;
+    char err[160];
+
+    cr_assert(eq(int, create("orders", 1), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    topic_meta_copy(t, &m);
+    c = m.config;
+    cr_assert(eq(int, topic_config_set(&c, "segment.bytes", "2048", err, sizeof(err)), 0));
+    cr_assert(eq(int, topic_config_set(&c, "flush.policy", "interval", err, sizeof(err)), 0));
+    cr_assert(eq(int, topic_set_config(t, &c), 0));
+    for (int64_t off = 0; off < 60; off += 3)
+        cr_assert(eq(int, logtest_append(topic_partition(t, 0), off, 3, 100, 0), 0));
+    l = partition_segments(topic_partition(t, 0));
+    cr_assert(gt(sz, l->n, 3), "small segments roll");
+    segment_list_put(l);
+    topic_put(t);
+    reopen();
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    topic_meta_copy(t, &m);
+    cr_assert(eq(i64, m.config.segment_bytes, 2048));
+    cr_assert(eq(int, (int)m.config.flush_policy, (int)FLUSH_INTERVAL));
+    cr_assert(eq(i64, partition_high_watermark(topic_partition(t, 0)), 60));
+    topic_put(t);
+}
+
+Test(store, deleted_topic_is_gone_at_once_and_after_reopen)
+{
+    struct topic *held, *t;
+
+    cr_assert(eq(int, create("orders", 2), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &held), 0));
+    cr_assert(eq(int, store_delete_topic(store, "orders"), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), -ENOENT));
+    cr_assert(eq(int, store_delete_topic(store, "orders"), -ENOENT));
+    cr_assert(not(exists("topics/orders")));
+    /* A reader that held it still has a usable (if orphaned) partition. */
+    cr_assert(eq(i64, partition_high_watermark(topic_partition(held, 0)), 0));
+    topic_put(held);
+    cr_assert(eq(int, create("orders", 1), 0), "the name is free again");
+    reopen();
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    cr_assert(eq(i32, topic_partition_count(t), 1));
+    topic_put(t);
+}
+
+Test(store, leftovers_of_an_interrupted_create_are_cleaned_at_open)
+{
+    struct topic **list;
+    size_t n;
+    char p[512];
+
+    snprintf(p, sizeof(p), "%s/staging/half", dir);
+    cr_assert(eq(int, mkdir(p, 0755), 0));
+    snprintf(p, sizeof(p), "%s/staging/half/0", dir);
+    cr_assert(eq(int, mkdir(p, 0755), 0));
+    snprintf(p, sizeof(p), "%s/topics/notjson", dir);
+    cr_assert(eq(int, mkdir(p, 0755), 0)); /* a topic directory without topic.json */
+    reopen();
+    cr_assert(not(exists("staging/half")));
+    cr_assert(eq(int, store_list_topics(store, &list, &n), 0));
+    cr_assert(eq(sz, n, 0));
+    store_free_list(list, n);
+}
