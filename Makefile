@@ -15,9 +15,10 @@ LIBS     = -lmicrohttpd -ljansson -lsodium -lpthread
 TEST_LIBS = -lcriterion -lcurl
 
 LIB_SRC   = $(wildcard common/*.c storage/*.c api/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
-UNIT_SRC  = $(wildcard tests/support/*.c tests/common/test_*.c tests/storage/test_*.c \
+SUPPORT_SRC = $(filter-out tests/support/fuzz_driver.c,$(wildcard tests/support/*.c))
+UNIT_SRC  = $(SUPPORT_SRC) $(wildcard tests/common/test_*.c tests/storage/test_*.c \
                        tests/api/test_*.c tests/server/test_*.c)
-INTEG_SRC = $(wildcard tests/integration/test_*.c) $(wildcard tests/support/*.c)
+INTEG_SRC = $(wildcard tests/integration/test_*.c) $(SUPPORT_SRC)
 FUZZ_SRC  = $(wildcard fuzz/fuzz_*.c)
 
 rel_obj = $(patsubst %.c,build/rel/%.o,$(1))
