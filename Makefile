@@ -62,8 +62,8 @@ build/san/rill: $(call san_obj,$(LIB_SRC) server/main.c)
 build/san/unit-tests: $(call san_obj,$(LIB_SRC) $(UNIT_SRC))
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-build/san/integration-tests: $(call san_obj,$(INTEG_SRC))
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lpthread
+build/san/integration-tests: $(call san_obj,$(LIB_SRC) $(INTEG_SRC))
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
 # Fuzz targets, built with gcc + sanitizers and a small driver that replays the seed
 # corpus and random mutations of it (so `make test` runs them); `make fuzz` builds the

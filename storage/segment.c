@@ -622,7 +622,7 @@ static int read_header(struct segment *s, uint64_t pos, uint64_t size,
 int segment_find(struct segment *s, int64_t offset, uint64_t *pos_out)
 {
     uint64_t size = segment_size(s);
-    uint64_t pos;
+    uint64_t pos = 0;
     int ret;
 
     if (offset < s->base_offset || offset >= segment_next_offset(s))
