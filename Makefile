@@ -82,6 +82,7 @@ test: deps-test
 check: build/san/unit-tests build/san/integration-tests build/san/rill $(FUZZ_BINS)
 	@rm -rf build/san-logs && mkdir -p build/san-logs
 	ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan:detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
 	    build/san/unit-tests --jobs 2
 	@for f in $(FUZZ_BINS); do \
@@ -90,6 +91,7 @@ check: build/san/unit-tests build/san/integration-tests build/san/rill $(FUZZ_BI
 	    $$f fuzz/corpus/$$(basename $$f) 20000 || exit 1; done
 	RILL_BIN=$(CURDIR)/build/san/rill \
 	ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan:detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
 	    build/san/integration-tests --jobs 1
 	@if ls build/san-logs/* >/dev/null 2>&1; then cat build/san-logs/*; \

@@ -6,12 +6,11 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int min_level = -1; /* -1: not set yet, take RILL_LOG_LEVEL or info */
+static _Atomic int min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level)
@@ -39,13 +38,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_list ap;
     int saved = errno;
 
-    if (min_level < 0) {
-        const char *env = getenv("RILL_LOG_LEVEL");
-        enum log_level l = LOG_INFO;
-        if (env)
-            log_parse_level(env, &l);
-        min_level = (int)l;
-    }
     if ((int)level < min_level)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);

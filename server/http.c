@@ -1,0 +1,519 @@
+/* http.c: the libmicrohttpd daemon, per-request state and the access log.
+ *
+ * One request, one owner: the URI log callback (the first thing MHD calls for a request)
+ * allocates a struct req_ctx, which MHD keeps on *req_cls; NOTIFY_COMPLETED frees it.
+ * Because the URI log callback makes MHD "client aware", the completion callback runs
+ * for every request it saw, even one MHD rejected before our handler ran.
+ *
+ * Routes, for now: GET|HEAD /healthz. Everything else is 404, or 405 with Allow. The
+ * api/ layer will take over dispatch (server/router.c) and problem bodies
+ * (api/reply.c); until then the two small JSON bodies are written here by hand. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "server/config.h"
+#include "storage/io.h"
+
+#define HTTP_TLS_FILE_MAX (1U << 20)
+#define HTTP_HEALTHZ_BODY "{\"status\":\"ok\"}"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct server_config *config; /* borrowed */
+    MHD_socket listen_fd;               /* from MHD_quiesce_daemon, closed at stop */
+    bool quiesced;
+    atomic_bool draining;  /* responses then carry Connection: close */
+    atomic_uint in_flight; /* req_ctx allocated and not yet freed */
+    char *tls_cert;        /* PEM text, kept for the daemon's lifetime */
+    char *tls_key;
+};
+
+struct req_ctx {
+    struct http_server *server;
+    struct timespec start; /* CLOCK_MONOTONIC, when the request line was read */
+    char *target;          /* raw request target, loggable: see loggable_target() */
+    char method[16];       /* loggable copy, truncated */
+    char client[INET6_ADDRSTRLEN];
+    unsigned status;   /* 0 until a response is queued */
+    bool headers_seen; /* the access handler ran once */
+    size_t body_bytes; /* of the request body so far (discarded) */
+};
+
+/* Percent-encodes what would make a log line ambiguous or unsafe. */
+static void add_loggable(struct buf *b, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            buf_printf(b, "%%%02X", ch);
+        else
+            buf_addch(b, (char)ch);
+    }
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Whether a raw query parameter name decodes to access_token (any case, %-escapes and
+ * '+' decoded), so no spelling of it slips a token into the log. */
+static bool is_token_param(const char *name, size_t len)
+{
+    static const char want[] = "access_token";
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++, n++) {
+        char ch = name[i];
+
+        if (ch == '%' && i + 2 < len && hexval(name[i + 1]) >= 0 &&
+            hexval(name[i + 2]) >= 0) {
+            ch = (char)(hexval(name[i + 1]) << 4 | hexval(name[i + 2]));
+            i += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (n >= sizeof(want) - 1 || tolower((unsigned char)ch) != want[n])
+            return false;
+    }
+    return n == sizeof(want) - 1;
+}
+
+/* The request target as it goes into the access log: the value of every access_token
+ * query parameter replaced by REDACTED, unsafe bytes percent-encoded. */
+static char *loggable_target(const char *target)
+{
+    struct buf b = BUF_INIT;
+    const char *q = strchr(target, '?'), *p, *end, *eq;
+
+    add_loggable(&b, target, q ? (size_t)(q - target) : strlen(target));
+    if (!q)
+        return buf_detach(&b, NULL);
+    buf_addch(&b, '?');
+    for (p = q + 1;; p = end + 1) {
+        end = strchr(p, '&');
+        if (!end)
+            end = p + strlen(p);
+        eq = memchr(p, '=', (size_t)(end - p));
+        if (eq && is_token_param(p, (size_t)(eq - p))) {
+            add_loggable(&b, p, (size_t)(eq - p));
+            buf_addstr(&b, "=REDACTED");
+        } else {
+            add_loggable(&b, p, (size_t)(end - p));
+        }
+        if (!*end)
+            break;
+        buf_addch(&b, '&');
+    }
+    return buf_detach(&b, NULL);
+}
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const void *addr = NULL;
+
+    if (sa && sa->sa_family == AF_INET)
+        addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa && sa->sa_family == AF_INET6)
+        addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (!addr || !inet_ntop(sa->sa_family, addr, out, (socklen_t)size))
+        snprintf(out, size, "-");
+}
+
+static struct req_ctx *req_new(struct http_server *s, struct MHD_Connection *conn,
+                               const char *target)
+{
+    struct req_ctx *rc = xcalloc(1, sizeof(*rc));
+
+    rc->server = s;
+    clock_gettime(CLOCK_MONOTONIC, &rc->start);
+    rc->target = loggable_target(target ? target : "");
+    snprintf(rc->method, sizeof(rc->method), "-");
+    client_address(conn, rc->client, sizeof(rc->client));
+    atomic_fetch_add(&s->in_flight, 1);
+    return rc;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the raw target, before MHD splits off the query. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    return req_new(cls, conn, uri);
+}
+
+static const char *termination_reason(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+        return NULL;
+    case MHD_REQUEST_TERMINATED_WITH_ERROR:
+        return "error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+        return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR:
+        return "read error";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+        return "client abort";
+    }
+    return "unknown";
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: the access-log line, then the request's memory. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct req_ctx *rc = *req_cls;
+    const char *why = termination_reason(toe);
+    struct timespec now;
+    double ms;
+    char status[16];
+
+    (void)conn;
+    if (!rc)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (double)(now.tv_sec - rc->start.tv_sec) * 1e3 +
+         (double)(now.tv_nsec - rc->start.tv_nsec) / 1e6;
+    if (rc->status)
+        snprintf(status, sizeof(status), "%u", rc->status);
+    else
+        snprintf(status, sizeof(status), "-");
+    log_info("%s \"%s %s\" %s %.3fms%s%s%s", rc->client, rc->method, rc->target, status,
+             ms, why ? " (" : "", why ? why : "", why ? ")" : "");
+    free(rc->target);
+    free(rc);
+    *req_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* Takes ownership of 'body' when 'must_free'. */
+static enum MHD_Result reply(struct req_ctx *rc, struct MHD_Connection *conn,
+                             unsigned status, const char *content_type, void *body,
+                             size_t len, bool must_free, const char *allow)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(
+        len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        if (must_free)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (atomic_load(&rc->server->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        rc->status = status;
+    return ret;
+}
+
+/* A JSON string body for 's' (no quotes added): escapes what JSON requires, and any
+ * non-ASCII byte so the document is valid UTF-8 whatever the client sent. */
+static void add_json_text(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\')
+            buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            buf_printf(b, "\\u%04x", ch);
+        else
+            buf_addch(b, (char)ch);
+    }
+}
+
+/* An RFC 9457 problem document; api/reply.c will own these once it exists. */
+static enum MHD_Result reply_problem(struct req_ctx *rc, struct MHD_Connection *conn,
+                                     unsigned status, const char *title, const char *code,
+                                     const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static enum MHD_Result reply_problem(struct req_ctx *rc, struct MHD_Connection *conn,
+                                     unsigned status, const char *title, const char *code,
+                                     const char *allow, const char *fmt, ...)
+{
+    struct buf detail = BUF_INIT, body = BUF_INIT;
+    size_t len;
+    char *data;
+    va_list ap;
+
+    va_start(ap, fmt);
+    buf_vprintf(&detail, fmt, ap);
+    va_end(ap);
+    buf_printf(&body,
+               "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%u,\"detail\":\"",
+               title, status);
+    add_json_text(&body, detail.data);
+    buf_printf(&body, "\",\"code\":\"%s\"}", code);
+    buf_release(&detail);
+    data = buf_detach(&body, &len);
+    return reply(rc, conn, status, "application/problem+json", data, len, true, allow);
+}
+
+static bool is_get_or_head(const char *method)
+{
+    return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+}
+
+/* Content-Length above --max-body-bytes: refuse before reading the body. */
+static bool declares_too_much(struct MHD_Connection *conn, size_t max)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n;
+    char *end;
+
+    if (!cl)
+        return false;
+    errno = 0;
+    n = strtoull(cl, &end, 10);
+    return end != cl && (errno == ERANGE || n > max); /* MHD rejected malformed ones */
+}
+
+/* The response once the whole request (body included) is in. */
+static enum MHD_Result route(struct req_ctx *rc, struct MHD_Connection *conn,
+                             const char *url, const char *method)
+{
+    size_t path_len;
+
+    if (!strcmp(url, "/healthz")) {
+        if (is_get_or_head(method))
+            return reply(rc, conn, MHD_HTTP_OK, "application/json",
+                         (void *)HTTP_HEALTHZ_BODY, strlen(HTTP_HEALTHZ_BODY), false,
+                         NULL);
+        return reply_problem(rc, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed",
+                             "method_not_allowed", "GET, HEAD",
+                             "method %s is not allowed on /healthz", rc->method);
+    }
+    path_len = strcspn(rc->target, "?");
+    return reply_problem(rc, conn, MHD_HTTP_NOT_FOUND, "Not Found", "not_found", NULL,
+                         "no route for %s %.*s", rc->method, (int)path_len, rc->target);
+}
+
+/* The access handler, called (1) once the headers are in, (2) for each piece of body,
+ * (3) with *upload_data_size == 0 once the request is complete. Answering at (3), not
+ * (1), lets MHD keep the connection alive: a response queued before the body was read
+ * makes it close the connection. No route takes a body yet, so bodies are counted
+ * against --max-body-bytes and discarded. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct http_server *s = cls;
+    struct req_ctx *rc = *req_cls;
+    size_t max = s->config->max_body_bytes;
+
+    (void)version;
+    (void)upload_data;
+    if (!rc) /* no URI log callback ran (cannot happen with MHD 0.9.75, but be safe) */
+        *req_cls = rc = req_new(s, conn, url);
+    if (!rc->headers_seen) {
+        struct buf m = BUF_INIT;
+
+        rc->headers_seen = true;
+        add_loggable(&m, method, strlen(method));
+        snprintf(rc->method, sizeof(rc->method), "%s", m.data);
+        buf_release(&m);
+        log_debug("%s \"%s %s\" begins", rc->client, rc->method, rc->target);
+        if (declares_too_much(conn, max))
+            return reply_problem(rc, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "Content Too Large", "content_too_large", NULL,
+                                 "request body exceeds %zu bytes", max);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        rc->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        /* a chunked body over the limit: no response is possible mid-body in MHD
+         * 0.9.75, so drop the connection */
+        return rc->body_bytes > max ? MHD_NO : MHD_YES;
+    }
+    if (rc->status) /* answered early */
+        return MHD_YES;
+    return route(rc, conn, url, method);
+}
+
+/* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's own messages, one line each. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warn("http: %s", msg);
+}
+
+static int load_tls(struct http_server *s, const struct server_config *c)
+{
+    int ret;
+
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        log_error("this libmicrohttpd was built without TLS support");
+        return -ENOTSUP;
+    }
+    ret = io_read_file(c->tls_cert, HTTP_TLS_FILE_MAX, &s->tls_cert, NULL);
+    if (ret) {
+        log_error("cannot read TLS certificate '%s': %s", c->tls_cert, strerror(-ret));
+        return ret;
+    }
+    ret = io_read_file(c->tls_key, HTTP_TLS_FILE_MAX, &s->tls_key, NULL);
+    if (ret)
+        log_error("cannot read TLS key '%s': %s", c->tls_key, strerror(-ret));
+    return ret;
+}
+
+static bool is_ipv6_any(const struct server_config *c)
+{
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&c->listen_addr;
+
+    return c->listen_addr.ss_family == AF_INET6 &&
+           IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
+}
+
+static void http_free(struct http_server *s)
+{
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s);
+}
+
+int http_start(struct http_server **out, const struct server_config *c)
+{
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    int ret;
+
+    s->config = c;
+    s->listen_fd = MHD_INVALID_SOCKET;
+    atomic_init(&s->draining, false);
+    atomic_init(&s->in_flight, 0);
+    if (!MHD_is_feature_supported(MHD_FEATURE_EPOLL)) {
+        log_error("this libmicrohttpd was built without epoll support");
+        ret = -ENOTSUP;
+        goto out_free;
+    }
+    if (c->listen_addr.ss_family == AF_INET6)
+        flags |= is_ipv6_any(c) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    if (c->tls_cert) {
+        ret = load_tls(s, c);
+        if (ret)
+            goto out_free;
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+    }
+
+    errno = 0;
+    /* one option per line; the logger first, so it catches everything */
+    /* clang-format off */
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&c->listen_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)c->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->request_timeout_s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
+    /* clang-format on */
+    if (!s->daemon) {
+        ret = errno ? -errno : -EIO;
+        log_error("cannot listen on '%s': %s", c->listen, strerror(-ret));
+        goto out_free;
+    }
+    *out = s;
+    return 0;
+out_free:
+    http_free(s);
+    return ret;
+}
+
+int http_bound_address(const struct http_server *s, char *out, size_t size)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    struct sockaddr_storage ss = s->config->listen_addr;
+    uint16_t port = info ? info->port : 0;
+
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+    return config_format_addr((const struct sockaddr *)&ss, out, size);
+}
+
+void http_quiesce(struct http_server *s)
+{
+    if (!s || s->quiesced)
+        return;
+    atomic_store(&s->draining, true);
+    s->listen_fd = MHD_quiesce_daemon(s->daemon);
+    s->quiesced = true;
+}
+
+unsigned http_in_flight(const struct http_server *s)
+{
+    return atomic_load(&s->in_flight);
+}
+
+void http_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    http_quiesce(s);
+    MHD_stop_daemon(s->daemon);
+    if (s->listen_fd != MHD_INVALID_SOCKET)
+        close(s->listen_fd);
+    http_free(s);
+}
