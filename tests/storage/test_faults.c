@@ -4,6 +4,7 @@
 #include <criterion/new/assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "storage/partition.h"
@@ -177,4 +178,66 @@ Test(faults, power_loss_keeps_every_acknowledged_record)
         tmpdir_remove(dir);
         cr_assert(eq(int, tmpdir_make(dir, sizeof(dir)), 0));
     }
+}
+
+/* Group commit: one fdatasync covers every append written before it. */
+Test(faults, one_sync_covers_every_append_before_it)
+{
+    struct faultio_plan plan = {.enospc_after = -1};
+    int64_t base, last;
+
+    open_part(true);
+    faultio_install(&plan);
+    for (int i = 0; i < 10; i++) {
+        struct record r = {.key_len = -1, .value_len = 1, .value = (const uint8_t *)"x"};
+        struct buf b = BUF_INIT;
+        cr_assert(eq(int, record_batch_encode(&b, &r, 1), 0));
+        cr_assert(eq(int, partition_append(part, (uint8_t *)b.data, b.len, &base, &last), 0));
+        buf_release(&b);
+    }
+    cr_assert(eq(i64, partition_high_watermark(part), 0), "nothing durable yet");
+    cr_assert(eq(int, partition_flush(part, last + 1), 0));
+    cr_assert(eq(int, faultio_fdatasync_calls(), 1));
+    cr_assert(eq(i64, partition_high_watermark(part), 10));
+    cr_assert(eq(int, partition_flush(part, last + 1), 0));
+    cr_assert(eq(int, faultio_fdatasync_calls(), 1), "already durable: no sync");
+}
+
+struct appender {
+    int failures;
+};
+
+static void *append_flush_loop(void *arg)
+{
+    struct appender *a = arg;
+
+    for (int i = 0; i < 20; i++) {
+        struct record r = {.key_len = -1, .value_len = 1, .value = (const uint8_t *)"y"};
+        int64_t base;
+        if (partition_append_records(part, &r, 1, &base))
+            a->failures++;
+    }
+    return NULL;
+}
+
+/* Durable appenders that arrive while a sync runs wait and share the next one. */
+Test(faults, concurrent_durable_appenders_share_syncs)
+{
+    struct faultio_plan plan = {.enospc_after = -1, .slow_fdatasync_ms = 20};
+    pthread_t t[8];
+    struct appender a[8];
+
+    open_part(true);
+    faultio_install(&plan);
+    for (int i = 0; i < 8; i++) {
+        a[i] = (struct appender){0};
+        pthread_create(&t[i], NULL, append_flush_loop, &a[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert(eq(int, a[i].failures, 0));
+    }
+    cr_assert(eq(i64, partition_high_watermark(part), 160));
+    cr_assert(lt(int, faultio_fdatasync_calls(), 80), "160 durable appends, %d syncs",
+              faultio_fdatasync_calls());
 }

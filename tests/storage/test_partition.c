@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
@@ -420,4 +421,22 @@ Test(partition, interval_policy_publishes_at_write_and_syncs_when_due)
     pthread_mutex_lock(&part->sync_lock);
     cr_assert(eq(i64, part->durable, 3));
     pthread_mutex_unlock(&part->sync_lock);
+}
+
+Test(partition, segment_ms_rolls_an_old_segment)
+{
+    struct partition_config c = logtest_config(1 << 30, true);
+    struct timespec pause = {0, 5 * 1000000};
+    struct segment_list *l;
+
+    c.segment_ms = 1;
+    cr_assert(eq(int, partition_open(&part, dir, 0, &c), 0));
+    cr_assert(eq(int, logtest_append(part, 0, 3, 100, 1000), 0));
+    nanosleep(&pause, NULL); /* the segment is now older than segment.ms */
+    cr_assert(eq(int, logtest_append(part, 3, 3, 100, 1030), 0));
+    l = partition_segments(part);
+    cr_assert(eq(sz, l->n, 2));
+    cr_assert(eq(i64, l->segs[1]->base_offset, 3));
+    segment_list_put(l);
+    check_all(6);
 }

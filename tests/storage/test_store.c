@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "storage/store.h"
 #include "tests/support/logtest.h"
@@ -204,4 +205,36 @@ Test(store, leftovers_of_an_interrupted_create_are_cleaned_at_open)
     cr_assert(eq(int, store_list_topics(store, &list, &n), 0));
     cr_assert(eq(sz, n, 0));
     store_free_list(list, n);
+}
+
+/* The background flusher syncs flush.policy=interval partitions by itself. */
+Test(store, interval_topics_are_synced_by_the_flusher)
+{
+    struct topic_meta m;
+    struct topic *t;
+    struct partition *p;
+    char err[160];
+    bool synced = false;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.name, sizeof(m.name), "fast");
+    m.partitions = 1;
+    topic_config_defaults(&m.config);
+    cr_assert(eq(int, topic_config_set(&m.config, "flush.policy", "interval", err,
+                                       sizeof(err)), 0));
+    cr_assert(eq(int, topic_config_set(&m.config, "flush.ms", "10", err, sizeof(err)), 0));
+    cr_assert(eq(int, store_create_topic(store, &m, &t), 0));
+    p = topic_partition(t, 0);
+    cr_assert(eq(int, logtest_append(p, 0, 3, 10, 0), 0));
+    cr_assert(eq(i64, partition_high_watermark(p), 3), "visible at once under interval");
+    for (int i = 0; i < 1000 && !synced; i++) { /* wait up to ~10 s, no timing asserted */
+        struct timespec pause = {0, 10 * 1000000};
+        pthread_mutex_lock(&p->sync_lock);
+        synced = p->durable == 3;
+        pthread_mutex_unlock(&p->sync_lock);
+        if (!synced)
+            nanosleep(&pause, NULL);
+    }
+    cr_assert(synced, "the flusher never synced the partition");
+    topic_put(t);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/io.h"
@@ -116,6 +117,11 @@ static int f_fdatasync(int fd)
     if (fail) {
         errno = EIO;
         return -1;
+    }
+    if (plan.slow_fdatasync_ms) {
+        struct timespec ts = {plan.slow_fdatasync_ms / 1000,
+                              (plan.slow_fdatasync_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
     }
     return io_posix_ops.fdatasync(fd);
 }

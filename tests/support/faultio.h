@@ -12,6 +12,7 @@ struct faultio_plan {
     int64_t enospc_after;     /* bytes writes may still add, then ENOSPC; -1 no limit */
     bool short_writes;        /* each pwritev writes about half of what it is asked */
     int fail_ftruncate;       /* ftruncate fails with this errno (0: works) */
+    int slow_fdatasync_ms;    /* each fdatasync takes at least this long */
 };
 
 /* Installs the faulty table with 'plan' (NULL: no faults, tracking only). */
