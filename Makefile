@@ -75,7 +75,7 @@ build/san/fuzz/%: build/san/fuzz/%.o build/san/tests/support/fuzz_driver.o \
 FUZZ_BINS = $(patsubst fuzz/%.c,build/san/fuzz/%,$(FUZZ_SRC))
 
 test: deps-test
-	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory -j$$(nproc) check
 
 # The test run: sanitizer logs go to files because criterion exits 0 when a forked test
 # leaks; any log at all fails the run.
@@ -115,5 +115,7 @@ fuzz:
 
 clean:
 	rm -rf build rill
+
+.SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
