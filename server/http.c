@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "server/config.h"
@@ -69,17 +70,6 @@ static void add_loggable(struct buf *b, const char *s, size_t len)
     }
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Whether a raw query parameter name decodes to access_token (any case, %-escapes and
  * '+' decoded), so no spelling of it slips a token into the log. */
 static bool is_token_param(const char *name, size_t len)
@@ -90,9 +80,9 @@ static bool is_token_param(const char *name, size_t len)
     for (size_t i = 0; i < len; i++, n++) {
         char ch = name[i];
 
-        if (ch == '%' && i + 2 < len && hexval(name[i + 1]) >= 0 &&
-            hexval(name[i + 2]) >= 0) {
-            ch = (char)(hexval(name[i + 1]) << 4 | hexval(name[i + 2]));
+        if (ch == '%' && i + 2 < len && hex_digit_value((unsigned char)name[i + 1]) >= 0 &&
+            hex_digit_value((unsigned char)name[i + 2]) >= 0) {
+            ch = (char)(hex_digit_value((unsigned char)name[i + 1]) << 4 | hex_digit_value((unsigned char)name[i + 2]));
             i += 2;
         } else if (ch == '+') {
             ch = ' ';

@@ -619,9 +619,40 @@ static int read_header(struct segment *s, uint64_t pos, uint64_t size,
     return r ? -EBADMSG : 0;
 }
 
+static bool holds_offset(const struct record_batch_header *h, int64_t offset)
+{
+    return offset <= h->base_offset + h->last_offset_delta;
+}
+
+static bool reaches_time(const struct record_batch_header *h, int64_t ts)
+{
+    return h->max_timestamp >= ts;
+}
+
+/* From the batch at 'pos', reads headers only until one satisfies 'stop' (with 'key'):
+ * its position in *pos_out and header in *h. Returns 0, -ERANGE at the end, -errno. */
+static int walk_headers(struct segment *s, uint64_t pos, uint64_t size,
+                        bool (*stop)(const struct record_batch_header *, int64_t),
+                        int64_t key, struct record_batch_header *h, uint64_t *pos_out)
+{
+    while (pos < size) {
+        int ret = read_header(s, pos, size, h);
+
+        if (ret)
+            return ret;
+        if (stop(h, key)) {
+            *pos_out = pos;
+            return 0;
+        }
+        pos += record_batch_total(h);
+    }
+    return -ERANGE;
+}
+
 int segment_find(struct segment *s, int64_t offset, uint64_t *pos_out)
 {
     uint64_t size = segment_size(s);
+    struct record_batch_header h;
     uint64_t pos = 0;
     int ret;
 
@@ -630,25 +661,15 @@ int segment_find(struct segment *s, int64_t offset, uint64_t *pos_out)
     ret = index_floor(s, (uint32_t)(offset - s->base_offset), &pos);
     if (ret)
         return ret;
-    while (pos < size) {
-        struct record_batch_header h;
-
-        ret = read_header(s, pos, size, &h);
-        if (ret)
-            return ret;
-        if (offset <= h.base_offset + h.last_offset_delta) {
-            if (offset < h.base_offset)
-                return -EBADMSG; /* the index pointed past the offset */
-            *pos_out = pos;
-            return 0;
-        }
-        pos += record_batch_total(&h);
-    }
-    return -ERANGE;
+    ret = walk_headers(s, pos, size, holds_offset, offset, &h, pos_out);
+    if (!ret && offset < h.base_offset)
+        return -EBADMSG; /* the index pointed past the offset */
+    return ret;
 }
 
 int segment_find_time(struct segment *s, int64_t ts, uint64_t *pos_out)
 {
+    struct record_batch_header h;
     uint32_t lo = 0, hi = atomic_load_explicit(&s->time_entries, memory_order_acquire);
     uint64_t size = segment_size(s), pos = 0;
     int64_t from = s->base_offset;
@@ -675,19 +696,7 @@ int segment_find_time(struct segment *s, int64_t ts, uint64_t *pos_out)
         if (ret)
             return ret;
     }
-    while (pos < size) {
-        struct record_batch_header h;
-
-        ret = read_header(s, pos, size, &h);
-        if (ret)
-            return ret;
-        if (h.max_timestamp >= ts) {
-            *pos_out = pos;
-            return 0;
-        }
-        pos += record_batch_total(&h);
-    }
-    return -ERANGE;
+    return walk_headers(s, pos, size, reaches_time, ts, &h, pos_out);
 }
 
 int segment_read(struct segment *s, uint64_t pos, int64_t end_offset, size_t max_bytes,

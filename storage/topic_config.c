@@ -265,3 +265,13 @@ void topic_config_to_json(const struct topic_config *c, struct buf *out,
     }
     buf_addch(out, '}');
 }
+
+bool topic_config_equal(const struct topic_config *a, const struct topic_config *b)
+{
+    return a->retention_ms == b->retention_ms && a->retention_bytes == b->retention_bytes &&
+           a->segment_bytes == b->segment_bytes && a->segment_ms == b->segment_ms &&
+           a->cleanup_policy == b->cleanup_policy && a->flush_policy == b->flush_policy &&
+           a->flush_ms == b->flush_ms && a->max_message_bytes == b->max_message_bytes &&
+           a->delete_retention_ms == b->delete_retention_ms &&
+           !strcmp(a->webhook_secret, b->webhook_secret);
+}

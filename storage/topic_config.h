@@ -33,6 +33,9 @@ struct topic_config {
  * NULL-terminated. */
 extern const char *const topic_config_keys[];
 
+/* True if every setting of 'a' and 'b' is the same. */
+bool topic_config_equal(const struct topic_config *a, const struct topic_config *b);
+
 /* Fills 'c' with the defaults above. */
 void topic_config_defaults(struct topic_config *c);
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "storage/io.h"
 
 /* Longest decoded key or string value: a topic name (249) fits, so does any valid
@@ -68,17 +69,6 @@ static bool eat(struct cursor *cur, char ch)
     return false;
 }
 
-static int hex_value(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Reads the 4 hex digits of a \uXXXX whose backslash is at s[at]. */
 static bool read_u_escape(const struct cursor *cur, size_t at, uint32_t *out)
 {
@@ -88,7 +78,7 @@ static bool read_u_escape(const struct cursor *cur, size_t at, uint32_t *out)
     if (cur->len - at < 6 || cur->s[at] != '\\' || cur->s[at + 1] != 'u')
         return false;
     for (i = 0; i < 4; i++) {
-        int h = hex_value(cur->s[at + 2 + i]);
+        int h = hex_digit_value((unsigned char)cur->s[at + 2 + i]);
 
         if (h < 0)
             return false;
@@ -453,4 +443,10 @@ int topic_meta_read(const char *dir, struct topic_meta *m)
 out_release_path:
     buf_release(&path);
     return ret;
+}
+
+bool topic_meta_equal(const struct topic_meta *a, const struct topic_meta *b)
+{
+    return !strcmp(a->name, b->name) && a->partitions == b->partitions &&
+           a->created_ms == b->created_ms && topic_config_equal(&a->config, &b->config);
 }

@@ -22,6 +22,9 @@ struct topic_meta {
     struct topic_config config;
 };
 
+/* True if 'a' and 'b' say the same (name, partitions, created_ms, config). */
+bool topic_meta_equal(const struct topic_meta *a, const struct topic_meta *b);
+
 /* Writes <dir>/topic.json atomically with io_replace_file() (tmp, fdatasync, rename,
  * fsync of dir), secret included. Returns 0, -EINVAL if 'm' would not read back (bad
  * name, partitions or created_ms, or a config value topic_config_set() would refuse),

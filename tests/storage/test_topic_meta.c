@@ -50,22 +50,6 @@ static int parse(const char *text, struct topic_meta *m)
     return parse_exact(text, strlen(text), m);
 }
 
-static bool config_equal(const struct topic_config *a, const struct topic_config *b)
-{
-    return a->retention_ms == b->retention_ms &&
-           a->retention_bytes == b->retention_bytes &&
-           a->segment_bytes == b->segment_bytes && a->segment_ms == b->segment_ms &&
-           a->cleanup_policy == b->cleanup_policy && a->flush_policy == b->flush_policy &&
-           a->flush_ms == b->flush_ms && a->max_message_bytes == b->max_message_bytes &&
-           a->delete_retention_ms == b->delete_retention_ms &&
-           !strcmp(a->webhook_secret, b->webhook_secret);
-}
-
-static bool meta_equal(const struct topic_meta *a, const struct topic_meta *b)
-{
-    return !strcmp(a->name, b->name) && a->partitions == b->partitions &&
-           a->created_ms == b->created_ms && config_equal(&a->config, &b->config);
-}
 
 static void sample(struct topic_meta *m)
 {
@@ -119,7 +103,7 @@ Test(topic_meta, defaults_round_trip_through_the_file)
     sample(&m);
     cr_assert(eq(int, topic_meta_write(dir, &m), 0));
     cr_assert(eq(int, topic_meta_read(dir, &back), 0));
-    cr_assert(meta_equal(&m, &back));
+    cr_assert(topic_meta_equal(&m, &back));
     cr_assert(not(exists("topic.json.tmp")));
 }
 
@@ -178,7 +162,7 @@ Test(topic_meta, every_field_round_trips_including_quotes_and_backslashes_in_sec
         cr_assert(eq(int, topic_meta_write(dir, &m), 0), "secret %s", secrets[i]);
         memset(&back, 0x5a, sizeof(back));
         cr_assert(eq(int, topic_meta_read(dir, &back), 0), "secret %s", secrets[i]);
-        cr_assert(meta_equal(&m, &back), "secret %s", secrets[i]);
+        cr_assert(topic_meta_equal(&m, &back), "secret %s", secrets[i]);
         cr_assert(eq(str, back.config.webhook_secret, (char *)secrets[i]));
     }
 }
@@ -285,7 +269,7 @@ Test(topic_meta, parse_accepts_whitespace_any_order_and_missing_config_keys)
     topic_config_defaults(&def);
     def.segment_bytes = 2048;
     def.flush_policy = FLUSH_INTERVAL;
-    cr_assert(config_equal(&m.config, &def));
+    cr_assert(topic_config_equal(&m.config, &def));
 }
 
 Test(topic_meta, parse_without_config_gives_defaults)
@@ -296,13 +280,13 @@ Test(topic_meta, parse_without_config_gives_defaults)
     cr_assert(
         eq(int, parse("{\"name\":\"x\",\"partitions\":2,\"created_ms\":5}", &m), 0));
     topic_config_defaults(&def);
-    cr_assert(config_equal(&m.config, &def));
+    cr_assert(topic_config_equal(&m.config, &def));
     cr_assert(eq(int,
                  parse("{\"name\":\"x\",\"partitions\":2,\"created_ms\":5,"
                        "\"config\":{}}",
                        &m),
                  0));
-    cr_assert(config_equal(&m.config, &def));
+    cr_assert(topic_config_equal(&m.config, &def));
 }
 
 Test(topic_meta, parse_accepts_numbers_as_strings_in_config)
@@ -404,7 +388,7 @@ Test(topic_meta, whatever_parses_after_a_byte_deletion_round_trips)
         ok++;
         topic_meta_to_json(&m, &out);
         cr_assert(eq(int, parse_exact(out.data, out.len, &back), 0), "%s", out.data);
-        cr_assert(meta_equal(&m, &back), "deletion at %zu", i);
+        cr_assert(topic_meta_equal(&m, &back), "deletion at %zu", i);
         buf_release(&out);
     }
     cr_assert(gt(sz, ok, 0));
