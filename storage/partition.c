@@ -168,6 +168,7 @@ out:
 static void partition_free(struct partition *p)
 {
     segment_list_put(p->segments);
+    pthread_mutex_destroy(&p->waiter_lock);
     pthread_mutex_destroy(&p->append_lock);
     pthread_mutex_destroy(&p->list_lock);
     pthread_mutex_destroy(&p->sync_lock);
@@ -233,6 +234,8 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
     pthread_mutex_init(&p->list_lock, NULL);
     pthread_mutex_init(&p->sync_lock, NULL);
     pthread_cond_init(&p->sync_cond, NULL);
+    pthread_mutex_init(&p->waiter_lock, NULL);
+    atomic_init(&p->nwaiters, 0);
     atomic_init(&p->error, 0);
 
     ret = io_mkdir_synced(dir);
@@ -293,6 +296,97 @@ void partition_set_config(struct partition *p, const struct partition_config *co
     pthread_mutex_unlock(&p->append_lock);
 }
 
+/* ---- waiters ---- */
+
+enum { LIST_NONE, LIST_DATA, LIST_DURABLE };
+
+static void list_add(struct partition *p, struct partition_waiter *w, int list)
+{
+    struct partition_waiter **head = &p->waiters[list - 1];
+
+    w->prev = NULL;
+    w->next = *head;
+    if (*head)
+        (*head)->prev = w;
+    *head = w;
+    w->list = list;
+    atomic_fetch_add_explicit(&p->nwaiters, 1, memory_order_relaxed);
+}
+
+static void list_del(struct partition *p, struct partition_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->waiters[w->list - 1] = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->list = LIST_NONE;
+    atomic_fetch_sub_explicit(&p->nwaiters, 1, memory_order_relaxed);
+}
+
+/* Fires and unlists the waiters of 'list' that 'reached' says are done. */
+static void fire_waiters(struct partition *p, int list, int64_t mark, bool all)
+{
+    struct partition_waiter *w, *next;
+
+    if (!atomic_load_explicit(&p->nwaiters, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&p->waiter_lock);
+    for (w = p->waiters[list - 1]; w; w = next) {
+        next = w->next;
+        if (all || (list == LIST_DATA ? mark > w->offset : mark >= w->offset)) {
+            list_del(p, w);
+            w->fire(w);
+        }
+    }
+    pthread_mutex_unlock(&p->waiter_lock);
+}
+
+bool partition_watch(struct partition *p, struct partition_waiter *w)
+{
+    bool reached;
+
+    pthread_mutex_lock(&p->waiter_lock);
+    /* Checked under the lock: a publish after this sees the waiter listed. */
+    reached = partition_high_watermark(p) > w->offset;
+    if (!reached)
+        list_add(p, w, LIST_DATA);
+    pthread_mutex_unlock(&p->waiter_lock);
+    return reached;
+}
+
+bool partition_watch_durable(struct partition *p, struct partition_waiter *w)
+{
+    bool reached;
+
+    pthread_mutex_lock(&p->sync_lock);
+    reached = p->durable >= w->offset || partition_error(p) == -EIO;
+    /* Listed under sync_lock, so a flush finishing now fires it or sees it. */
+    if (!reached) {
+        pthread_mutex_lock(&p->waiter_lock);
+        list_add(p, w, LIST_DURABLE);
+        pthread_mutex_unlock(&p->waiter_lock);
+    }
+    pthread_mutex_unlock(&p->sync_lock);
+    if (!reached) {
+        if (p->sync_requested)
+            p->sync_requested(p->sync_arg, p);
+        else
+            partition_flush(p, w->offset);
+    }
+    return reached;
+}
+
+void partition_unwatch(struct partition *p, struct partition_waiter *w)
+{
+    pthread_mutex_lock(&p->waiter_lock);
+    if (w->list != LIST_NONE)
+        list_del(p, w);
+    pthread_mutex_unlock(&p->waiter_lock);
+}
+
 /* ---- durability ---- */
 
 /* Marks everything below 'end' durable and, under flush.policy=always, visible.
@@ -302,8 +396,11 @@ static void publish_durable(struct partition *p, int64_t end)
     if (end > p->durable)
         p->durable = end;
     if (p->config.flush_always &&
-        p->durable > atomic_load_explicit(&p->high_watermark, memory_order_relaxed))
+        p->durable > atomic_load_explicit(&p->high_watermark, memory_order_relaxed)) {
         atomic_store_explicit(&p->high_watermark, p->durable, memory_order_release);
+        fire_waiters(p, LIST_DATA, p->durable, false);
+    }
+    fire_waiters(p, LIST_DURABLE, p->durable, false);
 }
 
 /* fsyncgate: after a failed sync the file's state is unknown; never sync it again. */
@@ -314,6 +411,7 @@ static void fail_sync(struct partition *p, int err)
     if (atomic_compare_exchange_strong(&p->error, &expected, err))
         log_error("partition '%s': fdatasync failed (%s): partition is now read-only",
                   p->dir, strerror(-err));
+    fire_waiters(p, LIST_DURABLE, 0, true); /* nothing more will become durable */
 }
 
 int partition_flush(struct partition *p, int64_t upto)
@@ -447,9 +545,11 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
         goto out;
     }
     atomic_store_explicit(&p->log_end, base + h.record_count, memory_order_release);
-    if (!p->config.flush_always)
+    if (!p->config.flush_always) {
         atomic_store_explicit(&p->high_watermark, base + h.record_count,
                               memory_order_release);
+        fire_waiters(p, LIST_DATA, base + h.record_count, false);
+    }
     *base_offset = base;
     *last_offset = base + h.record_count - 1;
 out:

@@ -33,6 +33,18 @@
 #include "storage/record.h"
 #include "storage/segment.h"
 
+/* Someone to tell when a partition reaches an offset: a long poll waiting for data, a
+ * produce waiting for its fdatasync. Caller-owned memory, listed in the partition. */
+struct partition_waiter {
+    int64_t offset; /* data: fire once high_watermark > offset; durable: once the log
+                       is durable up to offset (exclusive), or the partition failed */
+    /* Called with the partition's waiter lock held, from whichever thread moved the
+     * mark: must be quick and must not call back into the partition. */
+    void (*fire)(struct partition_waiter *w);
+    struct partition_waiter *prev, *next; /* private */
+    int list;                             /* private: which list holds it, 0 none */
+};
+
 struct partition_config {
     uint64_t segment_bytes; /* roll when the active segment would pass this */
     int64_t segment_ms;     /* roll when the active segment is this old */
@@ -66,6 +78,16 @@ struct partition {
     int64_t last_sync_ms; /* under sync_lock */
 
     _Atomic int error; /* 0, or why the partition is read-only (-EIO, -EBADMSG) */
+
+    pthread_mutex_t waiter_lock;
+    struct partition_waiter *waiters[2]; /* data and durable waiters, under waiter_lock */
+    _Atomic int nwaiters;                /* lets appends skip the lock when none wait */
+    /* Asked for when a durable waiter is listed: someone must partition_flush() soon.
+     * Set by the owner (the store's sync thread); NULL means flush on the spot. */
+    void (*sync_requested)(void *arg, struct partition *p);
+    void *sync_arg;
+    void *owner;              /* opaque to the partition: its topic */
+    _Atomic bool sync_queued; /* owner's bookkeeping for sync_requested */
 };
 
 /* Opens (creating if needed) the partition in 'dir', recovering as the checkpoint
@@ -100,6 +122,17 @@ int partition_append_records(struct partition *p, const struct record *recs, siz
 /* Makes offsets below 'upto' durable (group commit), then publishes the high watermark
  * (flush.policy=always). Returns 0, or -EIO once a sync has failed. */
 int partition_flush(struct partition *p, int64_t upto);
+
+/* Lists 'w' to fire once the high watermark passes w->offset. Returns true (and
+ * lists nothing) if it already has. Once listed, w->fire may run at any moment, even
+ * before this returns. */
+bool partition_watch(struct partition *p, struct partition_waiter *w);
+/* Lists 'w' to fire once the log is durable up to w->offset, and asks for a sync.
+ * Returns true (and lists nothing) if it already is, or the partition has failed. */
+bool partition_watch_durable(struct partition *p, struct partition_waiter *w);
+/* Takes 'w' off its list. Once this returns, w->fire is not running and will not run,
+ * so 'w' may be freed. Harmless if 'w' was never listed or has fired. */
+void partition_unwatch(struct partition *p, struct partition_waiter *w);
 
 /* For flush.policy=interval: syncs if there is unsynced data and flush.ms has passed
  * since the last sync. Returns 0 or -errno. */

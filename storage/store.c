@@ -30,6 +30,8 @@ struct store {
     pthread_mutex_t flusher_lock;
     pthread_cond_t flusher_cond;
     bool stopping;
+    struct partition **sync_queue; /* under flusher_lock; each holds a topic reference */
+    size_t nsync, sync_cap;
 };
 
 static int64_t wall_ms(void)
@@ -113,28 +115,78 @@ static int64_t flush_due(struct store *s)
     return sleep_ms;
 }
 
-static void *flusher_main(void *arg)
+/* A partition's durable waiters need a sync: queue it for the flusher thread (once). */
+static void request_sync(void *arg, struct partition *p)
 {
     struct store *s = arg;
 
+    if (atomic_exchange(&p->sync_queued, true))
+        return; /* already queued: that sync will cover this waiter */
+    topic_get(p->owner);
+    pthread_mutex_lock(&s->flusher_lock);
+    if (s->nsync == s->sync_cap) {
+        s->sync_cap = s->sync_cap ? s->sync_cap * 2 : 64;
+        s->sync_queue = xrealloc(s->sync_queue, s->sync_cap * sizeof(*s->sync_queue));
+    }
+    s->sync_queue[s->nsync++] = p;
+    pthread_cond_signal(&s->flusher_cond);
+    pthread_mutex_unlock(&s->flusher_lock);
+}
+
+/* Syncs the queued partitions. Called and returns with flusher_lock held. Every
+ * appender that queued while a sync ran shares the next one (group commit). */
+static void sync_queued(struct store *s)
+{
+    while (s->nsync) {
+        struct partition **batch = s->sync_queue;
+        size_t n = s->nsync;
+
+        s->sync_queue = NULL;
+        s->nsync = s->sync_cap = 0;
+        pthread_mutex_unlock(&s->flusher_lock);
+        for (size_t i = 0; i < n; i++) {
+            struct partition *p = batch[i];
+            atomic_store(&p->sync_queued, false);
+            partition_flush(p, atomic_load(&p->log_end));
+            topic_put(p->owner);
+        }
+        free(batch);
+        pthread_mutex_lock(&s->flusher_lock);
+    }
+}
+
+static void deadline_in(struct timespec *until, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (ms % 1000) * 1000000;
+    if (until->tv_nsec >= 1000000000) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000;
+    }
+}
+
+static void *flusher_main(void *arg)
+{
+    struct store *s = arg;
+    int64_t next_due = 0;
+
     pthread_mutex_lock(&s->flusher_lock);
     while (!s->stopping) {
-        int64_t sleep_ms;
         struct timespec until;
 
-        pthread_mutex_unlock(&s->flusher_lock);
-        sleep_ms = flush_due(s);
-        pthread_mutex_lock(&s->flusher_lock);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += sleep_ms / 1000;
-        until.tv_nsec += (sleep_ms % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
+        sync_queued(s);
+        if (wall_ms() >= next_due) {
+            pthread_mutex_unlock(&s->flusher_lock);
+            next_due = wall_ms() + flush_due(s);
+            pthread_mutex_lock(&s->flusher_lock);
         }
-        if (!s->stopping)
-            pthread_cond_timedwait(&s->flusher_cond, &s->flusher_lock, &until);
+        if (s->stopping || s->nsync)
+            continue;
+        deadline_in(&until, next_due - wall_ms());
+        pthread_cond_timedwait(&s->flusher_cond, &s->flusher_lock, &until);
     }
+    sync_queued(s); /* nobody waits forever: the last waiters get their sync */
     pthread_mutex_unlock(&s->flusher_lock);
     return NULL;
 }
@@ -185,6 +237,7 @@ static int open_topics(struct store *s)
             topic_put(t);
             continue;
         }
+        topic_set_sync_hook(t, request_sync, s);
         at = table_find(s, t->name, &found);
         table_insert(s, at, t);
     }
@@ -240,6 +293,7 @@ void store_close(struct store *s)
     for (size_t i = 0; i < s->ntopics; i++)
         topic_put(s->topics[i]);
     free(s->topics);
+    free(s->sync_queue);
     pthread_rwlock_destroy(&s->lock);
     pthread_mutex_destroy(&s->flusher_lock);
     pthread_cond_destroy(&s->flusher_cond);
@@ -289,6 +343,7 @@ int store_create_topic(struct store *s, const struct topic_meta *meta_in, struct
     ret = topic_open(&t, final);
     if (ret)
         goto out;
+    topic_set_sync_hook(t, request_sync, s);
     table_insert(s, at, t);
     if (out) {
         topic_get(t);

@@ -90,6 +90,9 @@ static int open_partitions(struct topic *t, int32_t n)
                       strerror(-ret));
             break;
         }
+        a->parts[i]->owner = t;
+        a->parts[i]->sync_requested = t->sync_requested;
+        a->parts[i]->sync_arg = t->sync_arg;
     }
     buf_release(&dir);
     if (ret) {
@@ -210,4 +213,20 @@ int topic_set_config(struct topic *t, const struct topic_config *config)
     }
     pthread_mutex_unlock(&t->lock);
     return ret;
+}
+
+void topic_set_sync_hook(struct topic *t, void (*fn)(void *arg, struct partition *p),
+                         void *arg)
+{
+    struct partition_array *a;
+
+    pthread_mutex_lock(&t->lock);
+    t->sync_requested = fn;
+    t->sync_arg = arg;
+    a = atomic_load(&t->parts);
+    for (int32_t i = 0; i < a->n; i++) {
+        a->parts[i]->sync_requested = fn;
+        a->parts[i]->sync_arg = arg;
+    }
+    pthread_mutex_unlock(&t->lock);
 }

@@ -31,6 +31,8 @@ struct topic {
     size_t nretired;
     _Atomic int refs;
     _Atomic bool deleted; /* files gone: the last reference frees without syncing */
+    void (*sync_requested)(void *arg, struct partition *p); /* given to partitions */
+    void *sync_arg;
 };
 
 /* Creates a topic in 'dir' (which must not exist): partitions, then topic.json last,
@@ -57,6 +59,11 @@ void topic_meta_copy(struct topic *t, struct topic_meta *out);
 int topic_grow(struct topic *t, int32_t partitions);
 /* Replaces the config (topic.json first, then the partitions). */
 int topic_set_config(struct topic *t, const struct topic_config *config);
+
+/* Sets who syncs the partitions for their durable waiters (partition.h), for these
+ * partitions and those added later. Call before the topic is shared. */
+void topic_set_sync_hook(struct topic *t, void (*fn)(void *arg, struct partition *p),
+                         void *arg);
 
 /* The partition settings that a topic config implies. */
 struct partition_config topic_partition_config(const struct topic_config *c);

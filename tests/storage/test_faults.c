@@ -241,3 +241,31 @@ Test(faults, concurrent_durable_appenders_share_syncs)
     cr_assert(lt(int, faultio_fdatasync_calls(), 80), "160 durable appends, %d syncs",
               faultio_fdatasync_calls());
 }
+
+static _Atomic int failed_fired;
+
+static void note_fire(struct partition_waiter *w)
+{
+    (void)w;
+    atomic_fetch_add(&failed_fired, 1);
+}
+
+Test(faults, a_failed_sync_fires_durable_waiters_with_the_error)
+{
+    struct faultio_plan plan = {.enospc_after = -1, .fail_fdatasync_at = 1};
+    struct record r = {.key_len = -1, .value = (const uint8_t *)"v", .value_len = 1};
+    struct partition_waiter w = {.fire = note_fire};
+    struct buf b = BUF_INIT;
+    int64_t base, last;
+
+    open_part(true);
+    faultio_install(&plan);
+    cr_assert(eq(int, record_batch_encode(&b, &r, 1), 0));
+    cr_assert(eq(int, partition_append(part, (uint8_t *)b.data, b.len, &base, &last), 0));
+    w.offset = last + 1;
+    partition_watch_durable(part, &w); /* no sync thread here: flushes on the spot */
+    cr_assert(eq(int, atomic_load(&failed_fired), 1));
+    cr_assert(eq(int, partition_error(part), -EIO));
+    cr_assert(eq(i64, partition_high_watermark(part), 0));
+    buf_release(&b);
+}

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "storage/record.h"
 #include "storage/store.h"
 #include "tests/support/logtest.h"
 #include "tests/support/tmpdir.h"
@@ -236,5 +237,75 @@ Test(store, interval_topics_are_synced_by_the_flusher)
             nanosleep(&pause, NULL);
     }
     cr_assert(synced, "the flusher never synced the partition");
+    topic_put(t);
+}
+
+static _Atomic int fired;
+
+static void count_fire(struct partition_waiter *w)
+{
+    (void)w;
+    atomic_fetch_add(&fired, 1);
+}
+
+static bool wait_fired(int n)
+{
+    for (int i = 0; i < 1000 && atomic_load(&fired) < n; i++) {
+        struct timespec pause = {0, 10 * 1000000};
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(&fired) >= n;
+}
+
+Test(store, durable_waiters_fire_after_the_sync_thread_syncs)
+{
+    struct partition_waiter w[3];
+    struct record r = {.key_len = -1, .value = (const uint8_t *)"v", .value_len = 1};
+    struct buf b = BUF_INIT;
+    struct partition *p;
+    struct topic *t;
+    int64_t base, last;
+
+    atomic_store(&fired, 0);
+    cr_assert(eq(int, create("orders", 1), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    p = topic_partition(t, 0);
+    for (int i = 0; i < 3; i++) {
+        buf_reset(&b);
+        cr_assert(eq(int, record_batch_encode(&b, &r, 1), 0));
+        cr_assert(eq(int, partition_append(p, (uint8_t *)b.data, b.len, &base, &last), 0));
+        w[i] = (struct partition_waiter){.offset = last + 1, .fire = count_fire};
+        cr_assert(not(partition_watch_durable(p, &w[i])));
+    }
+    cr_assert(wait_fired(3), "durable waiters fired: %d", atomic_load(&fired));
+    cr_assert(eq(i64, partition_high_watermark(p), 3));
+    w[0].offset = 3;
+    cr_assert(partition_watch_durable(p, &w[0]), "already durable: true at once");
+    buf_release(&b);
+    topic_put(t);
+}
+
+Test(store, data_waiters_fire_when_records_arrive_and_not_after_unwatch)
+{
+    struct partition_waiter early = {.offset = 0, .fire = count_fire};
+    struct partition_waiter gone = {.offset = 0, .fire = count_fire};
+    struct partition_waiter later = {.offset = 5, .fire = count_fire};
+    struct partition *p;
+    struct topic *t;
+
+    atomic_store(&fired, 0);
+    cr_assert(eq(int, create("orders", 1), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    p = topic_partition(t, 0);
+    cr_assert(not(partition_watch(p, &early)));
+    cr_assert(not(partition_watch(p, &gone)));
+    cr_assert(not(partition_watch(p, &later)));
+    partition_unwatch(p, &gone);
+    cr_assert(eq(int, logtest_append(p, 0, 3, 10, 0), 0)); /* flushes: publishes 3 */
+    cr_assert(eq(int, atomic_load(&fired), 1), "only the waiter for offset 0");
+    cr_assert(eq(int, logtest_append(p, 3, 3, 10, 0), 0));
+    cr_assert(eq(int, atomic_load(&fired), 2), "offset 5 now exists");
+    partition_unwatch(p, &later); /* harmless after firing */
+    cr_assert(partition_watch(p, &gone), "offset 0 exists: true at once");
     topic_put(t);
 }
