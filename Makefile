@@ -21,8 +21,10 @@ UNIT_SRC  = $(SUPPORT_SRC) $(wildcard tests/common/test_*.c tests/storage/test_*
 INTEG_SRC = $(wildcard tests/integration/test_*.c) $(SUPPORT_SRC)
 FUZZ_SRC  = $(wildcard fuzz/fuzz_*.c)
 
-rel_obj = $(patsubst %.c,build/rel/%.o,$(1))
-san_obj = $(patsubst %.c,build/san/%.o,$(1))
+LIB_ASM   = $(wildcard api/*.S)   # embedded files (openapi.yaml)
+
+rel_obj = $(patsubst %.c,build/rel/%.o,$(1)) $(patsubst %.S,build/rel/%.o,$(LIB_ASM))
+san_obj = $(patsubst %.c,build/san/%.o,$(1)) $(patsubst %.S,build/san/%.o,$(LIB_ASM))
 
 .PHONY: all deps deps-test deps-bench run test check unit integration fuzz-check bench \
         fuzz clean
@@ -47,6 +49,12 @@ run: deps
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(REL_FLAGS) -c -o $@ $<
+
+build/rel/%.o build/san/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c -o $@ $<
+
+build/rel/api/openapi_blob.o build/san/api/openapi_blob.o: openapi.yaml
 
 build/san/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
@@ -110,7 +118,7 @@ fuzz:
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	    echo "clang libFuzzer: build/fuzz/$$n"; \
 	    clang $(CPPFLAGS) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -o build/fuzz/$$n $$f $(LIB_SRC) $(LIBS) || exit 1; done
+	        -o build/fuzz/$$n $$f $(LIB_SRC) $(LIB_ASM) $(LIBS) || exit 1; done
 	@echo "run e.g.: build/fuzz/fuzz_record fuzz/corpus/fuzz_record -max_total_time=60"
 
 clean:

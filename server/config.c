@@ -63,6 +63,7 @@ static const struct config_option options[] = {
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000},
     {"max-connections-per-ip", OPT_UINT, FIELD(max_connections_per_ip), 1, 1000000},
     {"request-timeout-s", OPT_UINT, FIELD(request_timeout_s), 1, 86400},
+    {"max-records", OPT_UINT, FIELD(max_records), 1, 1000000},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -335,6 +336,7 @@ static void set_defaults(struct server_config *c)
     c->max_connections = 1024;
     c->max_connections_per_ip = 256;
     c->request_timeout_s = 30;
+    c->max_records = 10000;
 }
 
 /* Reads argv into 'flags' without applying anything; returns the count or -EINVAL. */

@@ -41,6 +41,7 @@ struct server_config {
     unsigned max_connections;            /* --max-connections, default 1024 */
     unsigned max_connections_per_ip;     /* --max-connections-per-ip, default 256 */
     unsigned request_timeout_s;          /* --request-timeout-s, default 30 */
+    unsigned max_records;                /* --max-records per produce, default 10000 */
 };
 
 /* Fills 'c' from defaults, the config file, the environment and the flags in 'argv'

@@ -29,14 +29,15 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "api/api.h"
 #include "server/config.h"
 #include "storage/io.h"
 
 #define HTTP_TLS_FILE_MAX (1U << 20)
-#define HTTP_HEALTHZ_BODY "{\"status\":\"ok\"}"
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    struct api *api;                    /* borrowed */
     const struct server_config *config; /* borrowed */
     MHD_socket listen_fd;               /* from MHD_quiesce_daemon, closed at stop */
     bool quiesced;
@@ -49,12 +50,19 @@ struct http_server {
 struct req_ctx {
     struct http_server *server;
     struct timespec start; /* CLOCK_MONOTONIC, when the request line was read */
-    char *target;          /* raw request target, loggable: see loggable_target() */
+    char *target;          /* request target, loggable: see loggable_target() */
+    char *raw_target;      /* request target as received, for routing */
     char method[16];       /* loggable copy, truncated */
     char client[INET6_ADDRSTRLEN];
     unsigned status;   /* 0 until a response is queued */
     bool headers_seen; /* the access handler ran once */
-    size_t body_bytes; /* of the request body so far (discarded) */
+    size_t body_bytes; /* of the request body so far */
+    struct buf body;   /* the request body, up to --max-body-bytes */
+    struct api_pair *pairs; /* headers then query arguments, for the API */
+    size_t nheaders, nquery;
+    struct api_request req;
+    struct api_call *call; /* a suspended API call, until completion */
+    struct MHD_Connection *conn;
 };
 
 /* Percent-encodes what would make a log line ambiguous or unsafe. */
@@ -145,6 +153,8 @@ static struct req_ctx *req_new(struct http_server *s, struct MHD_Connection *con
     rc->server = s;
     clock_gettime(CLOCK_MONOTONIC, &rc->start);
     rc->target = loggable_target(target ? target : "");
+    rc->raw_target = xstrdup(target ? target : "");
+    buf_init(&rc->body);
     snprintf(rc->method, sizeof(rc->method), "-");
     client_address(conn, rc->client, sizeof(rc->client));
     atomic_fetch_add(&s->in_flight, 1);
@@ -199,7 +209,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         snprintf(status, sizeof(status), "-");
     log_info("%s \"%s %s\" %s %.3fms%s%s%s", rc->client, rc->method, rc->target, status,
              ms, why ? " (" : "", why ? why : "", why ? ")" : "");
+    api_call_free(s->api, rc->call);
     free(rc->target);
+    free(rc->raw_target);
+    free(rc->pairs);
+    buf_release(&rc->body);
     free(rc);
     *req_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -276,11 +290,6 @@ static enum MHD_Result reply_problem(struct req_ctx *rc, struct MHD_Connection *
     return reply(rc, conn, status, "application/problem+json", data, len, true, allow);
 }
 
-static bool is_get_or_head(const char *method)
-{
-    return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
-}
-
 /* Content-Length above --max-body-bytes: refuse before reading the body. */
 static bool declares_too_much(struct MHD_Connection *conn, size_t max)
 {
@@ -296,24 +305,113 @@ static bool declares_too_much(struct MHD_Connection *conn, size_t max)
     return end != cl && (errno == ERANGE || n > max); /* MHD rejected malformed ones */
 }
 
-/* The response once the whole request (body included) is in. */
-static enum MHD_Result route(struct req_ctx *rc, struct MHD_Connection *conn,
-                             const char *url, const char *method)
-{
-    size_t path_len;
+/* Collects header or argument pairs from MHD (the strings are MHD's, valid for the
+ * request's lifetime). */
+struct pair_list {
+    struct api_pair *pairs;
+    size_t n, cap;
+};
 
-    if (!strcmp(url, "/healthz")) {
-        if (is_get_or_head(method))
-            return reply(rc, conn, MHD_HTTP_OK, "application/json",
-                         (void *)HTTP_HEALTHZ_BODY, strlen(HTTP_HEALTHZ_BODY), false,
-                         NULL);
-        return reply_problem(rc, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed",
-                             "method_not_allowed", "GET, HEAD",
-                             "method %s is not allowed on /healthz", rc->method);
+static enum MHD_Result collect_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct pair_list *l = cls;
+
+    (void)kind;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->pairs = xrealloc(l->pairs, l->cap * sizeof(*l->pairs));
     }
-    path_len = strcspn(rc->target, "?");
-    return reply_problem(rc, conn, MHD_HTTP_NOT_FOUND, "Not Found", "not_found", NULL,
-                         "no route for %s %.*s", rc->method, (int)path_len, rc->target);
+    l->pairs[l->n++] = (struct api_pair){key, value ? value : ""};
+    return MHD_YES;
+}
+
+static void suspend_conn(void *conn)
+{
+    MHD_suspend_connection(conn);
+}
+
+static void resume_conn(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/* Sends what the API answered. */
+static enum MHD_Result send_api_response(struct req_ctx *rc, struct MHD_Connection *conn,
+                                         struct api_response *ar)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    size_t len;
+    char *body = buf_detach(&ar->body, &len);
+
+    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        api_response_release(ar);
+        return MHD_NO;
+    }
+    if (ar->content_type && ar->status != 204)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ar->content_type);
+    for (size_t i = 0; i < ar->nheaders; i++)
+        MHD_add_response_header(resp, ar->headers[i].name, ar->headers[i].value);
+    if (atomic_load(&rc->server->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(conn, (unsigned)ar->status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        rc->status = (unsigned)ar->status;
+    api_response_release(ar);
+    return ret;
+}
+
+/* The whole request is in: hand it to the API. */
+static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
+                                const char *method)
+{
+    struct pair_list l = {0};
+    struct api_response ar;
+    enum api_status st;
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_pair, &l);
+    rc->nheaders = l.n;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_pair, &l);
+    rc->nquery = l.n - rc->nheaders;
+    rc->pairs = l.pairs;
+    rc->req = (struct api_request){
+        .method = method,
+        .target = rc->raw_target,
+        .headers = rc->pairs,
+        .nheaders = rc->nheaders,
+        .query = rc->pairs ? rc->pairs + rc->nheaders : NULL,
+        .nquery = rc->nquery,
+        .body = rc->body.data,
+        .body_len = rc->body.len,
+        .client = rc->client,
+        .suspend = suspend_conn,
+        .resume = resume_conn,
+        .conn = conn,
+    };
+    api_response_init(&ar);
+    st = api_handle(rc->server->api, &rc->req, &ar, &rc->call);
+    if (st == API_SUSPENDED) {
+        api_response_release(&ar);
+        return MHD_YES;
+    }
+    return send_api_response(rc, conn, &ar);
+}
+
+/* A suspended call was resumed: its answer. */
+static enum MHD_Result resume_call(struct req_ctx *rc, struct MHD_Connection *conn)
+{
+    struct api_response ar;
+
+    api_response_init(&ar);
+    if (api_continue(rc->server->api, rc->call, &ar) == API_SUSPENDED) {
+        api_response_release(&ar);
+        return MHD_YES;
+    }
+    return send_api_response(rc, conn, &ar);
 }
 
 /* The access handler, called (1) once the headers are in, (2) for each piece of body,
@@ -331,7 +429,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     size_t max = s->config->max_body_bytes;
 
     (void)version;
-    (void)upload_data;
+    (void)url;
     if (!rc) /* no URI log callback ran (cannot happen with MHD 0.9.75, but be safe) */
         *req_cls = rc = req_new(s, conn, url);
     if (!rc->headers_seen) {
@@ -350,14 +448,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_data_size) {
         rc->body_bytes += *upload_data_size;
-        *upload_data_size = 0;
         /* a chunked body over the limit: no response is possible mid-body in MHD
          * 0.9.75, so drop the connection */
-        return rc->body_bytes > max ? MHD_NO : MHD_YES;
+        if (rc->body_bytes > max)
+            return MHD_NO;
+        if (!rc->status)
+            buf_add(&rc->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
     }
     if (rc->status) /* answered early */
         return MHD_YES;
-    return route(rc, conn, url, method);
+    if (rc->call)
+        return resume_call(rc, conn);
+    return dispatch(rc, conn, method);
 }
 
 /* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's own messages, one line each. */
@@ -409,7 +513,7 @@ static void http_free(struct http_server *s)
     free(s);
 }
 
-int http_start(struct http_server **out, const struct server_config *c)
+int http_start(struct http_server **out, const struct server_config *c, struct api *api)
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -422,6 +526,7 @@ int http_start(struct http_server **out, const struct server_config *c)
     int ret;
 
     s->config = c;
+    s->api = api;
     s->listen_fd = MHD_INVALID_SOCKET;
     atomic_init(&s->draining, false);
     atomic_init(&s->in_flight, 0);

@@ -18,14 +18,16 @@
 
 #include <stddef.h>
 
+struct api;
 struct http_server;
 struct server_config;
 
 /* Starts the daemon on c->listen_addr with c's threads, connection limits, timeout and
- * TLS files. 'c' is borrowed and must outlive the server. The reason for a failure is
+ * TLS files, answering through 'api'. 'c' and 'api' are borrowed and must outlive the
+ * server. The reason for a failure is
  * logged. Returns 0, or -errno (-EADDRINUSE, -EACCES, -ENOENT for a missing TLS file,
  * -ENOTSUP when libmicrohttpd lacks TLS or epoll, -EIO otherwise). */
-int http_start(struct http_server **out, const struct server_config *c);
+int http_start(struct http_server **out, const struct server_config *c, struct api *api);
 
 /* The address actually bound, "127.0.0.1:41234" or "[::1]:41234" (with --listen HOST:0
  * the port the kernel picked). Returns 0 or -ENOSPC. */

@@ -25,6 +25,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "api/api.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "storage/io.h"
@@ -60,7 +61,8 @@ static const char usage[] =
     "  --max-body-bytes N              largest request body (8388608)\n"
     "  --max-connections N             open connections at most (1024)\n"
     "  --max-connections-per-ip N      open connections per client IP (256)\n"
-    "  --request-timeout-s S           idle connection timeout (30)\n";
+    "  --request-timeout-s S           idle connection timeout (30)\n"
+    "  --max-records N                 records in one produce request (10000)\n";
 
 /* The storage engine: storage_start() opens it (recovery included) before the HTTP
  * server listens; storage_stop() flushes, writes checkpoints and closes it after the
@@ -85,6 +87,25 @@ static void storage_stop(void)
 {
     store_close(engine);
     engine = NULL;
+}
+
+/* The longest long poll (wait_ms), as API.md promises. */
+#define MAX_WAIT_MS 30000
+
+static int api_start(struct api **out, const struct server_config *c)
+{
+    struct api_config ac = {
+        .auth = c->auth,
+        .data_dir = c->data_dir,
+        .max_body_bytes = c->max_body_bytes,
+        .max_records = c->max_records,
+        .max_wait_ms = MAX_WAIT_MS,
+    };
+    int ret = api_new(out, engine, &ac);
+
+    if (ret)
+        log_error("cannot start the API: %s", strerror(-ret));
+    return ret;
 }
 
 /* mkdir -p, each new level fsynced into its parent; then it must be a directory we
@@ -226,6 +247,7 @@ static void drain(struct http_server *http, const struct server_config *c,
 static int serve_until_signal(const struct server_config *c, const sigset_t *signals)
 {
     struct http_server *http;
+    struct api *api;
     char addr[128];
     int sig, ret;
 
@@ -234,8 +256,10 @@ static int serve_until_signal(const struct server_config *c, const sigset_t *sig
         log_error("cannot open storage in '%s': %s", c->data_dir, strerror(-ret));
         return EXIT_USAGE;
     }
-    if (http_start(&http, c)) /* it logged why */
+    if (api_start(&api, c))
         goto out_storage;
+    if (http_start(&http, c, api)) /* it logged why */
+        goto out_api;
     ret = http_bound_address(http, addr, sizeof(addr));
     if (!ret)
         ret = io_replace_file(c->data_dir, ADDR_FILE, addr, strlen(addr), 0644);
@@ -251,14 +275,18 @@ static int serve_until_signal(const struct server_config *c, const sigset_t *sig
     http_quiesce(http);
     log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     remove_addr_file(c->data_dir);
+    api_shutdown(api); /* long polls answer now */
     drain(http, c, signals);
     http_stop(http);
+    api_free(api);
     storage_stop();
     log_info("stopped");
     return 0;
 
 out_http:
     http_stop(http);
+out_api:
+    api_free(api);
 out_storage:
     storage_stop();
     return 1;

@@ -507,8 +507,9 @@ static int roll(struct partition *p)
     return 0;
 }
 
-int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
-                     int64_t *last_offset)
+/* Appends one batch. Under append_lock. */
+static int append_locked(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
+                         int64_t *last_offset)
 {
     struct record_batch_header h;
     struct iovec iov = {batch, len};
@@ -518,19 +519,14 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
 
     if (ret || record_batch_total(&h) != len || h.record_count <= 0)
         return -EINVAL;
-    pthread_mutex_lock(&p->append_lock);
-    if (partition_error(p)) {
-        ret = -EROFS;
-        goto out;
-    }
-    if (len > p->config.segment_bytes || len > UINT32_MAX) {
-        ret = -EMSGSIZE;
-        goto out;
-    }
+    if (partition_error(p))
+        return -EROFS;
+    if (len > p->config.segment_bytes || len > UINT32_MAX)
+        return -EMSGSIZE;
     if (should_roll(p, active_segment(p), len, h.record_count)) {
         ret = roll(p);
         if (ret)
-            goto out;
+            return ret;
     }
     base = atomic_load_explicit(&p->log_end, memory_order_relaxed);
     record_batch_set_base_offset(batch, base);
@@ -542,7 +538,7 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
                       p->dir, strerror(-ret));
             atomic_store(&p->error, -EIO);
         }
-        goto out;
+        return ret;
     }
     atomic_store_explicit(&p->log_end, base + h.record_count, memory_order_release);
     if (!p->config.flush_always) {
@@ -552,9 +548,38 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
     }
     *base_offset = base;
     *last_offset = base + h.record_count - 1;
+    return 0;
+}
+
+int partition_append_batches(struct partition *p, uint8_t *const *batches,
+                             const size_t *lens, size_t n, int64_t expect,
+                             int64_t *base_offset, int64_t *last_offset)
+{
+    int64_t base, last;
+    int ret = 0;
+
+    pthread_mutex_lock(&p->append_lock);
+    if (expect >= 0 && expect != atomic_load(&p->log_end)) {
+        *base_offset = atomic_load(&p->log_end);
+        ret = -ESTALE;
+        goto out;
+    }
+    for (size_t i = 0; i < n && !ret; i++) {
+        ret = append_locked(p, batches[i], lens[i], &base, &last);
+        if (!ret && i == 0)
+            *base_offset = base;
+        if (!ret)
+            *last_offset = last;
+    }
 out:
     pthread_mutex_unlock(&p->append_lock);
     return ret;
+}
+
+int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
+                     int64_t *last_offset)
+{
+    return partition_append_batches(p, &batch, &len, 1, -1, base_offset, last_offset);
 }
 
 int partition_append_records(struct partition *p, const struct record *recs, size_t n,

@@ -114,6 +114,16 @@ void partition_set_config(struct partition *p, const struct partition_config *co
 int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
                      int64_t *last_offset);
 
+/* Appends n encoded batches in order under one hold of the append lock, so nothing
+ * comes between them. With expect >= 0, only if the next offset is 'expect'; else
+ * -ESTALE with the next offset in *base_offset (a conditional append). *base_offset
+ * is the first batch's base offset and *last_offset the last record's offset. On an
+ * error after some batches were written, those stay (they were not acknowledged) and
+ * the error is returned. */
+int partition_append_batches(struct partition *p, uint8_t *const *batches,
+                             const size_t *lens, size_t n, int64_t expect,
+                             int64_t *base_offset, int64_t *last_offset);
+
 /* Encodes recs[0..n) as one batch, appends it and, with flush.policy=always, flushes
  * it. Sets *base_offset. For tests, tools and benchmarks. */
 int partition_append_records(struct partition *p, const struct record *recs, size_t n,

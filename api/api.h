@@ -1,0 +1,90 @@
+/* api.h: rill's HTTP semantics, with no HTTP library in sight. server/http.c turns a
+ * libmicrohttpd request into a struct api_request, calls api_handle(), and sends the
+ * struct api_response back; api/ never includes microhttpd.h, so handlers can be unit
+ * tested without sockets.
+ *
+ * A handler that must wait (a produce for its fdatasync, a long poll for data) asks
+ * the server to suspend the connection with req->suspend() and answers API_SUSPENDED.
+ * Later, from any thread, the API calls req->resume(); the server then calls
+ * api_continue() for the answer. resume is only ever called after suspend. */
+#ifndef API_API_H
+#define API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+struct store;
+struct api_call;
+
+struct api_pair {
+    const char *name;
+    const char *value;
+};
+
+struct api_request {
+    const char *method;
+    const char *target;                   /* raw request target: path and query */
+    const struct api_pair *query;         /* decoded query parameters */
+    size_t nquery;
+    const struct api_pair *headers;       /* header names as received */
+    size_t nheaders;
+    const char *body;                     /* NUL-terminated; may hold NULs itself */
+    size_t body_len;
+    const char *client;                   /* the peer's address, for logs */
+    void (*suspend)(void *conn);          /* call within api_handle() only */
+    void (*resume)(void *conn);           /* any thread, after suspend */
+    void *conn;
+};
+
+#define API_MAX_HEADERS 8
+
+struct api_response {
+    int status;
+    const char *content_type; /* static string */
+    struct buf body;
+    struct {
+        const char *name; /* static string */
+        char value[256];
+    } headers[API_MAX_HEADERS];
+    size_t nheaders;
+};
+
+enum api_status { API_DONE, API_SUSPENDED };
+
+struct api_config {
+    bool auth;                /* require bearer tokens */
+    const char *data_dir;     /* for admin.token */
+    size_t max_body_bytes;    /* the server enforces it; here for error texts */
+    size_t max_records;       /* records per produce request */
+    int64_t max_wait_ms;      /* longest long poll */
+};
+
+struct api;
+
+/* Creates the API over an open store (borrowed; it must outlive the API). With auth
+ * on, reads or creates DATA/admin.token. Returns 0 or -errno. */
+int api_new(struct api **out, struct store *store, const struct api_config *config);
+/* Wakes every suspended call (they answer at once) so the server can stop. */
+void api_shutdown(struct api *a);
+void api_free(struct api *a);
+
+/* Handles one whole request. API_DONE: 'resp' is the answer (resp->body is the
+ * caller's to release). API_SUSPENDED: *call holds the waiting request. */
+enum api_status api_handle(struct api *a, const struct api_request *req,
+                           struct api_response *resp, struct api_call **call);
+/* The answer of a suspended call, after its resume(). */
+enum api_status api_continue(struct api *a, struct api_call *call,
+                             struct api_response *resp);
+/* Frees a call (done or abandoned); cancels its waiters. NULL is a no-op. */
+void api_call_free(struct api *a, struct api_call *call);
+
+void api_response_init(struct api_response *resp);
+void api_response_release(struct api_response *resp);
+/* Adds a header (value copied, truncated to 255 bytes). */
+void api_response_header(struct api_response *resp, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,77 @@
+/* internal.h: what the files of api/ share: the API's state and a handler's context. */
+#ifndef API_INTERNAL_H
+#define API_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "api/call.h"
+#include "api/reply.h"
+#include "common/timer.h"
+#include "storage/backend.h"
+
+#define API_MAX_PARAMS 4
+
+struct api {
+    struct store *store;
+    struct api_config config;
+    uint8_t admin_hash[32];  /* BLAKE2b of the admin token */
+    struct timer_wheel *timers;
+    _Atomic uint32_t sticky; /* spreads keyless records over partitions */
+    pthread_mutex_t calls_lock;
+    struct api_call *calls;  /* suspended calls, for shutdown */
+    bool shutting_down;      /* under calls_lock */
+};
+
+/* What a handler gets: the request, the answer to fill, the decoded path parameters. */
+struct api_ctx {
+    struct api *api;
+    const struct api_request *req;
+    struct api_response *resp;
+    char *params[API_MAX_PARAMS];
+    size_t nparams;
+    struct api_call **call; /* set by a handler that suspends */
+};
+
+typedef enum api_status (*api_handler)(struct api_ctx *ctx);
+
+/* The value of query parameter 'name', or NULL. */
+const char *api_query(const struct api_ctx *ctx, const char *name);
+/* The value of header 'name' (case-insensitive), or NULL. */
+const char *api_header(const struct api_ctx *ctx, const char *name);
+/* Checks the bearer token; answers 401 (and returns false) if it does not pass. */
+bool api_authenticate(struct api_ctx *ctx);
+/* Lists a suspended call so api_shutdown() can find it (call.c). */
+void api_track_call(struct api *a, struct api_call *c);
+
+/* Parses a decimal int64 (optional '-', digits only). Returns 0 or -EINVAL. */
+int api_parse_i64(const char *s, int64_t *out);
+/* Looks up the topic named by path parameter 0 (a reference: topic_put() it), or
+ * answers 400/404 and returns NULL. */
+struct topic *api_topic_param(struct api_ctx *ctx);
+/* Parses the body as one JSON object (a json_t *, to json_decref()); answers 400 and
+ * returns NULL if it is not. */
+struct json_t *api_parse_body_object(struct api_ctx *ctx);
+/* Appends a record as the JSON object a fetch returns. */
+void api_record_json(struct buf *b, const struct record *r, bool value_base64);
+/* The milliseconds since the epoch. */
+int64_t api_now_ms(void);
+
+/* The handlers, one file per resource (names follow openapi.yaml's operationIds). */
+enum api_status api_get_health(struct api_ctx *ctx);
+enum api_status api_get_openapi(struct api_ctx *ctx);
+enum api_status api_list_topics(struct api_ctx *ctx);
+enum api_status api_create_topic(struct api_ctx *ctx);
+enum api_status api_get_topic(struct api_ctx *ctx);
+enum api_status api_update_topic(struct api_ctx *ctx);
+enum api_status api_delete_topic(struct api_ctx *ctx);
+enum api_status api_produce_records(struct api_ctx *ctx);
+enum api_status api_fetch_records(struct api_ctx *ctx);
+enum api_status api_get_offsets(struct api_ctx *ctx);
+
+/* The router: finds the handler for a request, answering 404/405 itself. */
+enum api_status router_dispatch(struct api *a, struct api_ctx *ctx);
+
+#endif

@@ -1,0 +1,622 @@
+/* produce.c: POST /topics/{t}/messages.
+ *
+ * A JSON envelope {"records":[{key|key_base64, value|value_base64, headers, partition,
+ * timestamp}, ...]} (or any other content type: the body is one record, verbatim).
+ * Everything is validated before anything is written (all or nothing); records then
+ * become one or more batches per partition, each one write. With flush.policy=always
+ * the connection is suspended until the sync thread has made every batch durable,
+ * then answered {"offsets":[{"partition":0,"offset":41},...]} in request order. */
+#include "api/internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/murmur2.h"
+#include "common/xalloc.h"
+
+#define RAW_CONTENT_TYPE_HEADER "content-type"
+
+struct prec {
+    struct record rec;
+    struct record_header *headers; /* owned array */
+    int32_t partition;
+    size_t batch;    /* index of its batch in the request */
+    int32_t in_batch; /* its offset delta in that batch */
+};
+
+/* One partition's share of the request. */
+struct pshare {
+    int32_t partition;
+    struct partition *p;
+    size_t first_batch, nbatches;
+    int64_t base, last;
+    struct partition_waiter waiter;
+    struct produce_call *owner;
+};
+
+struct produce_call {
+    struct api_call call;
+    struct topic *topic;
+    struct pshare *shares;
+    size_t nshares;
+    struct buf answer; /* the 200 body, ready before the wait */
+};
+
+struct produce {
+    struct api_ctx *ctx;
+    struct topic *topic;
+    int32_t npartitions;
+    int64_t limit; /* the largest batch: min(max.message.bytes, segment.bytes) */
+    bool flush_always;
+    struct prec *recs;
+    size_t nrecs;
+    void **owned; /* memory the records point into */
+    size_t nowned;
+};
+
+static void *own(struct produce *pr, void *mem)
+{
+    pr->owned = xrealloc(pr->owned, (pr->nowned + 1) * sizeof(*pr->owned));
+    pr->owned[pr->nowned++] = mem;
+    return mem;
+}
+
+/* Answers a problem and evaluates to false, for "return bad(...)". */
+#define bad(pr, status, code, ...)                                                        \
+    (reply_problem((pr)->ctx->resp, status, code, NULL, __VA_ARGS__), false)
+
+/* Decodes standard or URL-safe base64 (padding optional) into owned memory. */
+static bool decode_base64(struct produce *pr, json_t *v, const uint8_t **out, int32_t *len)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v), got;
+    uint8_t *bin = own(pr, xmalloc(n / 4 * 3 + 3));
+    const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
+                            sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+                            sodium_base64_VARIANT_URLSAFE,
+                            sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+
+    for (size_t k = 0; k < 4; k++) {
+        const char *end;
+        if (!sodium_base642bin(bin, n / 4 * 3 + 3, s, n, NULL, &got, &end, variants[k]) &&
+            end == s + n) {
+            *out = bin;
+            *len = (int32_t)got;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_headers(struct produce *pr, size_t i, json_t *h, struct prec *r)
+{
+    const char *name;
+    json_t *v;
+    size_t k = 0;
+
+    if (!json_is_object(h))
+        return bad(pr, 400, "invalid_record", "records[%zu].%s must be an object of strings",
+                   i, "headers");
+    r->headers = own(pr, xcalloc(json_object_size(h) + 1, sizeof(*r->headers)));
+    json_object_foreach(h, name, v)
+    {
+        if (!json_is_string(v))
+            return bad(pr, 400, "invalid_record", "records[%zu].headers.%s must be a string",
+                       i, name);
+        r->headers[k].key = (const uint8_t *)name;
+        r->headers[k].key_len = (int32_t)strlen(name);
+        r->headers[k].value = (const uint8_t *)json_string_value(v);
+        r->headers[k].value_len = (int32_t)json_string_length(v);
+        k++;
+    }
+    r->rec.headers = r->headers;
+    r->rec.header_count = (uint32_t)k;
+    return true;
+}
+
+static bool parse_partition(struct produce *pr, size_t i, json_t *v, int32_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return bad(pr, 400, "invalid_record",
+                   "records[%zu].%s must be a non-negative integer", i, "partition");
+    if (json_integer_value(v) >= pr->npartitions) {
+        reply_problem(pr->ctx->resp, 404, "partition_not_found", NULL,
+                      "records[%zu].partition: topic '%s' has %" PRId32 " partitions", i,
+                      pr->topic->name, pr->npartitions);
+        return false;
+    }
+    *out = (int32_t)json_integer_value(v);
+    return true;
+}
+
+/* One record of the envelope into pr->recs[i]. */
+static bool parse_record(struct produce *pr, size_t i, json_t *o, int32_t sticky)
+{
+    struct prec *r = &pr->recs[i];
+    json_t *key = NULL, *key64 = NULL, *val = NULL, *val64 = NULL, *v;
+    bool has_value = false;
+    const char *field;
+
+    if (!json_is_object(o))
+        return bad(pr, 400, "invalid_record", "records[%zu] must be an object%s", i, "");
+    r->rec.timestamp = api_now_ms();
+    r->rec.key_len = r->rec.value_len = -1;
+    r->partition = -1;
+    json_object_foreach(o, field, v)
+    {
+        if (!strcmp(field, "key"))
+            key = v;
+        else if (!strcmp(field, "key_base64"))
+            key64 = v;
+        else if (!strcmp(field, "value"))
+            val = v, has_value = true;
+        else if (!strcmp(field, "value_base64"))
+            val64 = v;
+        else if (!strcmp(field, "headers")) {
+            if (!parse_headers(pr, i, v, r))
+                return false;
+        } else if (!strcmp(field, "partition")) {
+            if (!parse_partition(pr, i, v, &r->partition))
+                return false;
+        } else if (!strcmp(field, "timestamp")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return bad(pr, 400, "invalid_record",
+                           "records[%zu].%s must be milliseconds since the epoch (>= 0)", i,
+                           "timestamp");
+            r->rec.timestamp = json_integer_value(v);
+        } else {
+            return bad(pr, 400, "unknown_field",
+                       "records[%zu] has an unknown field '%s' (expected key, key_base64, "
+                       "value, value_base64, headers, partition, timestamp)",
+                       i, field);
+        }
+    }
+    if (key && key64)
+        return bad(pr, 400, "invalid_record", "records[%zu]: give %s, not both", i,
+                   "key or key_base64");
+    if (has_value && val64)
+        return bad(pr, 400, "invalid_record", "records[%zu]: give %s, not both", i,
+                   "value or value_base64");
+    if (key && !json_is_null(key)) {
+        if (!json_is_string(key))
+            return bad(pr, 400, "invalid_record", "records[%zu].%s must be a string", i,
+                       "key");
+        r->rec.key = (const uint8_t *)json_string_value(key);
+        r->rec.key_len = (int32_t)json_string_length(key);
+    }
+    if (key64 && (!json_is_string(key64) || !decode_base64(pr, key64, &r->rec.key,
+                                                           &r->rec.key_len)))
+        return bad(pr, 400, "invalid_base64", "records[%zu].%s is not valid base64", i,
+                   "key_base64");
+    if (val && !json_is_null(val)) {
+        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+        r->rec.value = own(pr, text);
+        r->rec.value_len = (int32_t)strlen(text);
+    }
+    if (val64 && (!json_is_string(val64) || !decode_base64(pr, val64, &r->rec.value,
+                                                           &r->rec.value_len)))
+        return bad(pr, 400, "invalid_base64", "records[%zu].%s is not valid base64", i,
+                   "value_base64");
+    if (r->partition < 0)
+        r->partition = r->rec.key_len >= 0
+                           ? murmur2_partition(r->rec.key, (size_t)r->rec.key_len,
+                                               pr->npartitions)
+                           : sticky;
+    return true;
+}
+
+static bool parse_envelope(struct produce *pr, json_t **root_out)
+{
+    struct api_ctx *ctx = pr->ctx;
+    json_t *root = api_parse_body_object(ctx), *records;
+    int32_t sticky;
+    size_t n;
+
+    *root_out = root;
+    if (!root)
+        return false;
+    records = json_object_get(root, "records");
+    if (json_object_size(root) != 1 || !json_is_array(records)) {
+        reply_problem(ctx->resp, 400, "invalid_envelope", NULL,
+                      "the body must be {\"records\":[...]} and nothing else");
+        return false;
+    }
+    n = json_array_size(records);
+    if (n == 0) {
+        reply_problem(ctx->resp, 400, "invalid_envelope", NULL, "'records' is empty");
+        return false;
+    }
+    if (n > ctx->api->config.max_records) {
+        reply_problem(ctx->resp, 413, "too_many_records", NULL,
+                      "%zu records in one request; the limit is %zu", n,
+                      ctx->api->config.max_records);
+        return false;
+    }
+    pr->recs = xcalloc(n, sizeof(*pr->recs));
+    pr->nrecs = n;
+    sticky = (int32_t)(atomic_fetch_add(&ctx->api->sticky, 1) % (uint32_t)pr->npartitions);
+    for (size_t i = 0; i < n; i++)
+        if (!parse_record(pr, i, json_array_get(records, i), sticky))
+            return false;
+    return true;
+}
+
+/* The body as one record: its bytes verbatim, its Content-Type kept as a header. */
+static bool parse_raw(struct produce *pr)
+{
+    struct api_ctx *ctx = pr->ctx;
+    const char *ct = api_header(ctx, "Content-Type"), *key = api_query(ctx, "key");
+    const char *part = api_query(ctx, "partition");
+    struct prec *r;
+    int64_t n;
+
+    pr->recs = xcalloc(1, sizeof(*pr->recs));
+    pr->nrecs = 1;
+    r = &pr->recs[0];
+    r->rec.timestamp = api_now_ms();
+    r->rec.value = (const uint8_t *)ctx->req->body;
+    r->rec.value_len = (int32_t)ctx->req->body_len;
+    r->rec.key_len = -1;
+    if (key) {
+        r->rec.key = (const uint8_t *)key;
+        r->rec.key_len = (int32_t)strlen(key);
+    }
+    if (ct) {
+        r->headers = own(pr, xcalloc(1, sizeof(*r->headers)));
+        r->headers[0] = (struct record_header){(const uint8_t *)RAW_CONTENT_TYPE_HEADER,
+                                               (int32_t)strlen(RAW_CONTENT_TYPE_HEADER),
+                                               (const uint8_t *)ct, (int32_t)strlen(ct)};
+        r->rec.headers = r->headers;
+        r->rec.header_count = 1;
+    }
+    if (part) {
+        if (api_parse_i64(part, &n) || n < 0) {
+            reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                          "'partition' must be a non-negative integer");
+            return false;
+        }
+        if (n >= pr->npartitions) {
+            reply_problem(ctx->resp, 404, "partition_not_found", NULL,
+                          "topic '%s' has %" PRId32 " partitions", pr->topic->name,
+                          pr->npartitions);
+            return false;
+        }
+        r->partition = (int32_t)n;
+    } else {
+        r->partition = key ? murmur2_partition(key, strlen(key), pr->npartitions)
+                           : (int32_t)(atomic_fetch_add(&ctx->api->sticky, 1) %
+                                       (uint32_t)pr->npartitions);
+    }
+    return true;
+}
+
+static bool starts_with_brace(const struct api_request *req)
+{
+    for (size_t i = 0; i < req->body_len; i++)
+        if (req->body[i] != ' ' && req->body[i] != '\t' && req->body[i] != '\r' &&
+            req->body[i] != '\n')
+            return req->body[i] == '{';
+    return false;
+}
+
+/* The JSON envelope for application/json (and for no content type, or curl -d's
+ * default application/x-www-form-urlencoded when the body is a JSON object: a
+ * convenience for curl); the body as one raw record for anything else or ?raw=1. */
+static bool wants_raw(struct api_ctx *ctx)
+{
+    const char *ct = api_header(ctx, "Content-Type"), *raw = api_query(ctx, "raw");
+    size_t n;
+
+    if (raw && strcmp(raw, "0") && strcmp(raw, "false"))
+        return true;
+    if (!ct)
+        return false;
+    n = strcspn(ct, "; ");
+    if (n == 16 && !strncasecmp(ct, "application/json", n))
+        return false;
+    if (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n))
+        return !starts_with_brace(ctx->req);
+    return true;
+}
+
+/* ---- batching and writing ---- */
+
+struct batches {
+    uint8_t **data;
+    size_t *len;
+    size_t n;
+};
+
+/* Cuts each partition's records into batches under the limit, encoded; records keep
+ * their batch index and delta. Answers 413 for a record too big alone. */
+static bool encode_batches(struct produce *pr, struct pshare *shares, size_t nshares,
+                           struct batches *out)
+{
+    struct record *tmp = xcalloc(pr->nrecs, sizeof(*tmp));
+    size_t *idx = xcalloc(pr->nrecs, sizeof(*idx));
+    bool ok = true;
+
+    for (size_t s = 0; s < nshares && ok; s++) {
+        size_t n = 0, start = 0;
+
+        for (size_t i = 0; i < pr->nrecs; i++)
+            if (pr->recs[i].partition == shares[s].partition)
+                idx[n++] = i;
+        shares[s].first_batch = out->n;
+        while (start < n && ok) {
+            size_t count = 0;
+            int64_t size = 0;
+
+            /* grow the batch while it stays under the limit */
+            while (start + count < n) {
+                tmp[count] = pr->recs[idx[start + count]].rec;
+                size = (int64_t)record_batch_size(tmp, count + 1);
+                if (size == 0 || size > pr->limit)
+                    break;
+                count++;
+            }
+            if (count == 0) {
+                reply_problem(pr->ctx->resp, 413, "record_too_large", NULL,
+                              "records[%zu] is larger than the topic allows in one batch "
+                              "(%" PRId64 " bytes: max.message.bytes or segment.bytes)",
+                              idx[start], pr->limit);
+                ok = false;
+                break;
+            }
+            struct buf b = BUF_INIT;
+            record_batch_encode(&b, tmp, count);
+            out->data = xrealloc(out->data, (out->n + 1) * sizeof(*out->data));
+            out->len = xrealloc(out->len, (out->n + 1) * sizeof(*out->len));
+            for (size_t k = 0; k < count; k++) {
+                pr->recs[idx[start + k]].batch = out->n;
+                pr->recs[idx[start + k]].in_batch = (int32_t)k;
+            }
+            out->data[out->n] = (uint8_t *)buf_detach(&b, &out->len[out->n]);
+            out->n++;
+            start += count;
+        }
+        shares[s].nbatches = out->n - shares[s].first_batch;
+    }
+    free(tmp);
+    free(idx);
+    return ok;
+}
+
+static void batches_release(struct batches *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->data[i]);
+    free(b->data);
+    free(b->len);
+}
+
+/* The partitions touched, in order of first appearance. */
+static struct pshare *shares_of(struct produce *pr, size_t *n)
+{
+    struct pshare *s = xcalloc(pr->nrecs, sizeof(*s));
+
+    *n = 0;
+    for (size_t i = 0; i < pr->nrecs; i++) {
+        size_t k;
+        for (k = 0; k < *n && s[k].partition != pr->recs[i].partition; k++)
+            ;
+        if (k == *n) {
+            s[k].partition = pr->recs[i].partition;
+            s[k].p = topic_partition(pr->topic, s[k].partition);
+            (*n)++;
+        }
+    }
+    return s;
+}
+
+/* The If-Match precondition: "<offset>" (quotes optional). */
+static bool parse_if_match(struct api_ctx *ctx, size_t nshares, int64_t *expect)
+{
+    const char *h = api_header(ctx, "If-Match");
+    char text[32];
+    size_t len;
+
+    *expect = -1;
+    if (!h)
+        return true;
+    len = strlen(h);
+    if (len >= 2 && h[0] == '"' && h[len - 1] == '"') {
+        h++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(text)) {
+        reply_problem(ctx->resp, 400, "invalid_if_match", NULL,
+                      "If-Match must be the expected next offset, e.g. \"42\"");
+        return false;
+    }
+    memcpy(text, h, len);
+    text[len] = '\0';
+    if (api_parse_i64(text, expect) || *expect < 0) {
+        reply_problem(ctx->resp, 400, "invalid_if_match", NULL,
+                      "If-Match must be the expected next offset, e.g. \"42\"");
+        return false;
+    }
+    if (nshares != 1) {
+        reply_problem(ctx->resp, 400, "if_match_needs_one_partition", NULL,
+                      "If-Match needs every record to go to one partition");
+        return false;
+    }
+    return true;
+}
+
+/* ---- the durable wait ---- */
+
+static void share_durable(struct partition_waiter *w)
+{
+    struct pshare *s = (struct pshare *)((char *)w - offsetof(struct pshare, waiter));
+
+    call_done_one(&s->owner->call);
+}
+
+static enum api_status produce_continue(struct api_call *c, struct api_response *resp)
+{
+    struct produce_call *pc = (struct produce_call *)c;
+
+    for (size_t i = 0; i < pc->nshares; i++) {
+        struct partition *p = pc->shares[i].p;
+        if (partition_high_watermark(p) <= pc->shares[i].last &&
+            partition_error(p)) {
+            reply_problem(resp, 503, "read_only", NULL,
+                          "partition %" PRId32 " failed to sync to disk: the records are not "
+                          "acknowledged; the partition is read-only",
+                          pc->shares[i].partition);
+            return API_DONE;
+        }
+    }
+    reply_json(resp, 200, &pc->answer);
+    return API_DONE;
+}
+
+static void produce_release(struct api_call *c)
+{
+    struct produce_call *pc = (struct produce_call *)c;
+
+    for (size_t i = 0; i < pc->nshares; i++)
+        partition_unwatch(pc->shares[i].p, &pc->shares[i].waiter);
+    topic_put(pc->topic);
+    free(pc->shares);
+    buf_release(&pc->answer);
+    free(pc);
+}
+
+/* The answer: each record's offset is its batch's base plus its delta; a share's
+ * batches were written back to back from the share's base. */
+static void answer_json(struct produce *pr, const struct pshare *shares, size_t nshares,
+                        const struct batches *bs, struct buf *b)
+{
+    int64_t *batch_base = xcalloc(bs->n ? bs->n : 1, sizeof(*batch_base));
+
+    for (size_t i = 0; i < nshares; i++) {
+        int64_t off = shares[i].base;
+        for (size_t k = shares[i].first_batch; k < shares[i].first_batch + shares[i].nbatches;
+             k++) {
+            batch_base[k] = off;
+            off += (int32_t)load_be32(bs->data[k] + 57); /* recordsCount */
+        }
+    }
+    buf_addstr(b, "{\"offsets\":[");
+    for (size_t i = 0; i < pr->nrecs; i++) {
+        const struct prec *r = &pr->recs[i];
+        buf_printf(b, "%s{\"partition\":%" PRId32 ",\"offset\":%" PRId64 "}", i ? "," : "",
+                   r->partition, batch_base[r->batch] + r->in_batch);
+    }
+    buf_addstr(b, "]}");
+    free(batch_base);
+}
+
+/* Writes every share; on success waits (suspends) for durability where needed. */
+static enum api_status write_and_wait(struct produce *pr, struct pshare *shares,
+                                      size_t nshares, struct batches *bs, int64_t expect)
+{
+    struct api_ctx *ctx = pr->ctx;
+    struct produce_call *pc;
+    int waits = 0;
+
+    for (size_t i = 0; i < nshares; i++) {
+        struct pshare *s = &shares[i];
+        int r = partition_append_batches(s->p, bs->data + s->first_batch,
+                                         bs->len + s->first_batch, s->nbatches, expect,
+                                         &s->base, &s->last);
+        if (r == -ESTALE) {
+            char extra[64];
+            snprintf(extra, sizeof(extra), ",\"next_offset\":%" PRId64, s->base);
+            api_response_header(ctx->resp, "ETag", "\"%" PRId64 "\"", s->base);
+            reply_problem(ctx->resp, 412, "offset_mismatch", extra,
+                          "partition %" PRId32 " is at offset %" PRId64 ", not %" PRId64,
+                          s->partition, s->base, expect);
+            free(shares);
+            return API_DONE;
+        }
+        if (r) {
+            reply_errno(ctx->resp, r, "writing the records");
+            free(shares);
+            return API_DONE;
+        }
+    }
+    pc = xcalloc(1, sizeof(*pc));
+    call_init(&pc->call, ctx->api, ctx->req, produce_continue, produce_release);
+    topic_get(pr->topic);
+    pc->topic = pr->topic;
+    pc->shares = shares;
+    pc->nshares = nshares;
+    answer_json(pr, shares, nshares, bs, &pc->answer);
+    for (size_t i = 0; i < nshares; i++) {
+        shares[i].owner = pc;
+        shares[i].waiter.offset = shares[i].last + 1;
+        shares[i].waiter.fire = share_durable;
+    }
+    if (pr->flush_always) {
+        atomic_store(&pc->call.pending, (int)nshares + 1); /* +1: held while listing */
+        for (size_t i = 0; i < nshares; i++) {
+            if (partition_watch_durable(shares[i].p, &shares[i].waiter))
+                atomic_fetch_sub(&pc->call.pending, 1);
+            else
+                waits++;
+        }
+        call_done_one(&pc->call); /* drop the hold: may wake now if all were durable */
+    }
+    if (!waits) {
+        enum api_status st = produce_continue(&pc->call, ctx->resp);
+        produce_release(&pc->call);
+        return st;
+    }
+    *ctx->call = &pc->call;
+    return call_suspend(&pc->call);
+}
+
+enum api_status api_produce_records(struct api_ctx *ctx)
+{
+    struct produce pr = {.ctx = ctx};
+    struct batches bs = {0};
+    struct pshare *shares = NULL;
+    struct topic_meta m;
+    json_t *root = NULL;
+    size_t nshares = 0;
+    int64_t expect;
+    enum api_status st = API_DONE;
+    bool ok;
+
+    pr.topic = api_topic_param(ctx);
+    if (!pr.topic)
+        return API_DONE;
+    if (topic_name_is_internal(pr.topic->name)) {
+        reply_problem(ctx->resp, 403, "internal_topic", NULL,
+                      "internal topics cannot be produced to");
+        goto out;
+    }
+    topic_meta_copy(pr.topic, &m);
+    pr.npartitions = topic_partition_count(pr.topic);
+    pr.limit = m.config.max_message_bytes < m.config.segment_bytes
+                   ? m.config.max_message_bytes
+                   : m.config.segment_bytes;
+    pr.flush_always = m.config.flush_policy == FLUSH_ALWAYS;
+    ok = wants_raw(ctx) ? parse_raw(&pr) : parse_envelope(&pr, &root);
+    if (!ok)
+        goto out;
+    shares = shares_of(&pr, &nshares);
+    if (!parse_if_match(ctx, nshares, &expect) ||
+        !encode_batches(&pr, shares, nshares, &bs)) {
+        free(shares);
+        goto out;
+    }
+    st = write_and_wait(&pr, shares, nshares, &bs, expect); /* takes 'shares' */
+out:
+    batches_release(&bs);
+    json_decref(root);
+    for (size_t i = 0; i < pr.nowned; i++)
+        free(pr.owned[i]);
+    free(pr.owned);
+    free(pr.recs);
+    topic_put(pr.topic);
+    return st;
+}
