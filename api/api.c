@@ -94,12 +94,16 @@ int api_new(struct api **out, struct store *store, const struct api_config *conf
         log_warn("authentication is OFF (--auth off): anyone who can reach this port "
                  "can read, write and delete everything");
     }
+    ret = idem_open(&a->idem, store);
+    if (ret)
+        goto fail;
     ret = timer_wheel_start(&a->timers);
     if (ret)
         goto fail;
     *out = a;
     return 0;
 fail:
+    idem_close(a->idem);
     pthread_mutex_destroy(&a->calls_lock);
     free(a);
     return ret;
@@ -110,11 +114,14 @@ void api_track_call(struct api *a, struct api_call *c)
     bool wake;
 
     pthread_mutex_lock(&a->calls_lock);
-    c->prev = NULL;
-    c->next = a->calls;
-    if (a->calls)
-        a->calls->prev = c;
-    a->calls = c;
+    if (!c->tracked) {
+        c->tracked = true;
+        c->prev = NULL;
+        c->next = a->calls;
+        if (a->calls)
+            a->calls->prev = c;
+        a->calls = c;
+    }
     wake = a->shutting_down && c->wake_on_shutdown;
     pthread_mutex_unlock(&a->calls_lock);
     if (wake)
@@ -124,13 +131,16 @@ void api_track_call(struct api *a, struct api_call *c)
 static void untrack_call(struct api *a, struct api_call *c)
 {
     pthread_mutex_lock(&a->calls_lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (a->calls == c)
-        a->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    if (c->tracked) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            a->calls = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        c->prev = c->next = NULL;
+        c->tracked = false;
+    }
     pthread_mutex_unlock(&a->calls_lock);
 }
 
@@ -149,6 +159,7 @@ void api_free(struct api *a)
     if (!a)
         return;
     timer_wheel_stop(a->timers);
+    idem_close(a->idem);
     pthread_mutex_destroy(&a->calls_lock);
     sodium_memzero(a->admin_hash, sizeof(a->admin_hash));
     free(a);

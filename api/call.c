@@ -17,6 +17,7 @@ void call_init(struct api_call *c, struct api *a, const struct api_request *req,
     c->cont = cont;
     c->release = release;
     c->prev = c->next = NULL;
+    c->tracked = false;
 }
 
 void call_wake(struct api_call *c)
@@ -35,6 +36,11 @@ void call_done_one(struct api_call *c)
 {
     if (atomic_fetch_sub(&c->pending, 1) == 1)
         call_wake(c);
+}
+
+void call_rearm(struct api_call *c)
+{
+    atomic_store(&c->state, CALL_RUNNING);
 }
 
 enum api_status call_suspend(struct api_call *c)

@@ -26,6 +26,7 @@ struct api_call {
     enum api_status (*cont)(struct api_call *c, struct api_response *resp);
     void (*release)(struct api_call *c); /* cancels waits and frees the whole state */
     struct api_call *prev, *next;       /* in the API's list of suspended calls */
+    bool tracked;                       /* in that list (a call may suspend twice) */
 };
 
 void call_init(struct api_call *c, struct api *a, const struct api_request *req,
@@ -35,6 +36,8 @@ void call_init(struct api_call *c, struct api *a, const struct api_request *req,
 void call_wake(struct api_call *c);
 /* One of the counted waits fired; the last one wakes the call. */
 void call_done_one(struct api_call *c);
+/* Makes a woken call ready to wait again (inside its continuation). */
+void call_rearm(struct api_call *c);
 /* Suspends the connection and lists the call. Returns API_SUSPENDED. */
 enum api_status call_suspend(struct api_call *c);
 

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "api/call.h"
+#include "api/idempotency.h"
 #include "api/reply.h"
 #include "common/timer.h"
 #include "storage/backend.h"
@@ -19,6 +20,7 @@ struct api {
     struct api_config config;
     uint8_t admin_hash[32];  /* BLAKE2b of the admin token */
     struct timer_wheel *timers;
+    struct idem_table *idem;  /* Idempotency-Key answers */
     _Atomic uint32_t sticky; /* spreads keyless records over partitions */
     pthread_mutex_t calls_lock;
     struct api_call *calls;  /* suspended calls, for shutdown */

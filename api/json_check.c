@@ -58,7 +58,8 @@ static inline bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
+static inline const unsigned char *skip_ws(const unsigned char *p,
+                                           const unsigned char *end)
 {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;

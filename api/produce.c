@@ -45,10 +45,16 @@ struct produce_call {
     struct pshare *shares;
     size_t nshares;
     struct buf answer; /* the 200 body, ready before the wait */
+    char *idem_key;    /* "<topic>\n<Idempotency-Key>", or NULL */
+    uint8_t idem_hash[32];
+    struct partition_waiter idem_waiter; /* the key's record becoming durable */
+    bool idem_written;
 };
 
 struct produce {
     struct api_ctx *ctx;
+    char *idem_key; /* scoped key, NULL without Idempotency-Key */
+    uint8_t idem_hash[32];
     struct topic *topic;
     int32_t npartitions;
     int64_t limit; /* the largest batch: min(max.message.bytes, segment.bytes) */
@@ -449,6 +455,64 @@ static bool parse_if_match(struct api_ctx *ctx, size_t nshares, int64_t *expect)
     return true;
 }
 
+/* Idempotency-Key: reserves the key (go on), or answers a replay or a conflict
+ * (stop: returns false). */
+static bool idempotency_begin(struct produce *pr)
+{
+    struct api_ctx *ctx = pr->ctx;
+    const char *key = api_header(ctx, "Idempotency-Key");
+    const char *ct = api_header(ctx, "Content-Type");
+    crypto_generichash_state st;
+    struct buf scoped = BUF_INIT, b = BUF_INIT;
+    size_t len;
+    char *answer = NULL;
+
+    if (!key)
+        return true;
+    len = strlen(key);
+    for (size_t i = 0; i < len; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            len = 0;
+    if (len == 0 || len > IDEM_KEY_MAX) {
+        reply_problem(ctx->resp, 400, "invalid_idempotency_key", NULL,
+                      "Idempotency-Key must be 1-%d printable ASCII characters",
+                      IDEM_KEY_MAX);
+        return false;
+    }
+    /* "The same request": same target, content type and body. */
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const unsigned char *)ctx->req->target,
+                              strlen(ctx->req->target) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)(ct ? ct : ""),
+                              strlen(ct ? ct : "") + 1);
+    crypto_generichash_update(&st, (const unsigned char *)ctx->req->body,
+                              ctx->req->body_len);
+    crypto_generichash_final(&st, pr->idem_hash, 32);
+    buf_printf(&scoped, "%s\n%s", pr->topic->name, key);
+    switch (idem_begin(ctx->api->idem, scoped.data, pr->idem_hash, &answer)) {
+    case IDEM_NEW:
+        pr->idem_key = buf_detach(&scoped, NULL);
+        return true;
+    case IDEM_REPLAY:
+        buf_addstr(&b, answer);
+        reply_json(ctx->resp, 200, &b);
+        api_response_header(ctx->resp, "Idempotent-Replayed", "true");
+        free(answer);
+        break;
+    case IDEM_CONFLICT:
+        reply_problem(ctx->resp, 409, "idempotency_key_reused", NULL,
+                      "Idempotency-Key '%s' was used within 24 h for another request", key);
+        break;
+    case IDEM_IN_PROGRESS:
+        api_response_header(ctx->resp, "Retry-After", "1");
+        reply_problem(ctx->resp, 409, "idempotency_key_in_progress", NULL,
+                      "a request with Idempotency-Key '%s' is still being written", key);
+        break;
+    }
+    buf_release(&scoped);
+    return false;
+}
+
 /* ---- the durable wait ---- */
 
 static void share_durable(struct partition_waiter *w)
@@ -458,20 +522,47 @@ static void share_durable(struct partition_waiter *w)
     call_done_one(&s->owner->call);
 }
 
+static void idem_durable(struct partition_waiter *w)
+{
+    call_wake(&((struct produce_call *)((char *)w - offsetof(struct produce_call,
+                                                             idem_waiter)))->call);
+}
+
 static enum api_status produce_continue(struct api_call *c, struct api_response *resp)
 {
     struct produce_call *pc = (struct produce_call *)c;
+    struct idem_table *idem = c->api->idem;
+    int r;
 
     for (size_t i = 0; i < pc->nshares; i++) {
         struct partition *p = pc->shares[i].p;
-        if (partition_high_watermark(p) <= pc->shares[i].last &&
-            partition_error(p)) {
+        if (partition_high_watermark(p) <= pc->shares[i].last && partition_error(p)) {
             reply_problem(resp, 503, "read_only", NULL,
                           "partition %" PRId32 " failed to sync to disk: the records are not "
                           "acknowledged; the partition is read-only",
                           pc->shares[i].partition);
+            if (pc->idem_key)
+                idem_abort(idem, pc->idem_key);
             return API_DONE;
         }
+    }
+    if (pc->idem_key && !pc->idem_written) {
+        /* The records are durable: now the key's record, and wait for it too. */
+        pc->idem_written = true;
+        pc->idem_waiter.fire = idem_durable;
+        call_rearm(c);
+        r = idem_finish(idem, pc->idem_key, pc->idem_hash, pc->answer.data,
+                        &pc->idem_waiter);
+        if (r == 1)
+            return call_suspend(c);
+        if (r < 0) {
+            reply_errno(resp, r, "recording the Idempotency-Key");
+            return API_DONE;
+        }
+    }
+    if (pc->idem_key && partition_error(idem_partition(idem))) {
+        reply_errno(resp, -EIO, "recording the Idempotency-Key");
+        return API_DONE;
     }
     reply_json(resp, 200, &pc->answer);
     return API_DONE;
@@ -483,6 +574,9 @@ static void produce_release(struct api_call *c)
 
     for (size_t i = 0; i < pc->nshares; i++)
         partition_unwatch(pc->shares[i].p, &pc->shares[i].waiter);
+    if (pc->idem_key)
+        partition_unwatch(idem_partition(c->api->idem), &pc->idem_waiter);
+    free(pc->idem_key);
     topic_put(pc->topic);
     free(pc->shares);
     buf_release(&pc->answer);
@@ -545,6 +639,9 @@ static enum api_status write_and_wait(struct produce *pr, struct pshare *shares,
     }
     pc = xcalloc(1, sizeof(*pc));
     call_init(&pc->call, ctx->api, ctx->req, produce_continue, produce_release);
+    pc->idem_key = pr->idem_key; /* taken */
+    pr->idem_key = NULL;
+    memcpy(pc->idem_hash, pr->idem_hash, sizeof(pc->idem_hash));
     topic_get(pr->topic);
     pc->topic = pr->topic;
     pc->shares = shares;
@@ -567,7 +664,11 @@ static enum api_status write_and_wait(struct produce *pr, struct pshare *shares,
     }
     if (!waits) {
         enum api_status st = produce_continue(&pc->call, ctx->resp);
-        produce_release(&pc->call);
+        if (st == API_DONE) {
+            produce_release(&pc->call);
+            return st;
+        }
+        *ctx->call = &pc->call; /* waiting for the Idempotency-Key's record */
         return st;
     }
     *ctx->call = &pc->call;
@@ -605,12 +706,15 @@ enum api_status api_produce_records(struct api_ctx *ctx)
         goto out;
     shares = shares_of(&pr, &nshares);
     if (!parse_if_match(ctx, nshares, &expect) ||
-        !encode_batches(&pr, shares, nshares, &bs)) {
+        !encode_batches(&pr, shares, nshares, &bs) || !idempotency_begin(&pr)) {
         free(shares);
         goto out;
     }
     st = write_and_wait(&pr, shares, nshares, &bs, expect); /* takes 'shares' */
+    if (pr.idem_key) /* not taken: the write failed, the key is free again */
+        idem_abort(ctx->api->idem, pr.idem_key);
 out:
+    free(pr.idem_key);
     batches_release(&bs);
     json_decref(root);
     for (size_t i = 0; i < pr.nowned; i++)
