@@ -108,9 +108,14 @@ check: build/san/unit-tests build/san/integration-tests build/san/rill $(FUZZ_BI
 build/rel/bench-storage: $(call rel_obj,$(LIB_SRC) bench/bench_storage.c)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 
+build/rel/bare-mhd: bench/bare_mhd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -O2 -o $@ $< -lmicrohttpd -lpthread
+
 bench: deps-bench
-	@$(MAKE) --no-print-directory build/rel/bench-storage rill
+	@$(MAKE) --no-print-directory build/rel/bench-storage build/rel/bare-mhd rill
 	build/rel/bench-storage
+	bench/http_bench.sh ./rill build/rel/bare-mhd
 
 fuzz:
 	@scripts/deps.sh test
