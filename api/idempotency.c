@@ -117,48 +117,27 @@ static void put_answered(struct idem_table *t, const char *key, const uint8_t ha
     push_age(t, e);
 }
 
+static int replay_record(void *arg, const struct record *r)
+{
+    struct idem_table *t = arg;
+    char *key;
+
+    if (r->key_len <= 0 || r->value_len < 32)
+        return 0;
+    key = xstrndup((const char *)r->key, (size_t)r->key_len);
+    put_answered(t, key, r->value, (const char *)r->value + 32, (size_t)r->value_len - 32,
+                 r->timestamp);
+    free(key);
+    return 0;
+}
+
 /* Reads the records of the last 24 h back into memory. */
 static int replay(struct idem_table *t)
 {
-    int64_t from, hw = partition_high_watermark(t->p);
-    struct buf b = BUF_INIT;
+    int64_t from;
     int ret = partition_offset_for_time(t->p, now_ms() - IDEM_WINDOW_MS, &from);
 
-    while (!ret && from < hw) {
-        size_t at = 0;
-        int n = partition_read(t->p, from, 1 << 20, &b);
-
-        if (n <= 0) {
-            ret = n;
-            break;
-        }
-        while (at < b.len) {
-            struct record_batch_header h;
-            struct record_iter it;
-            struct record r;
-
-            if (record_batch_check((uint8_t *)b.data + at, b.len - at, &h)) {
-                ret = -EBADMSG;
-                break;
-            }
-            record_iter_init(&it, (uint8_t *)b.data + at, &h);
-            while (record_iter_next(&it, &r) == 1) {
-                if (r.offset < from)
-                    continue;
-                from = r.offset + 1;
-                if (r.key_len <= 0 || r.value_len < 32)
-                    continue;
-                char *key = xstrndup((const char *)r.key, (size_t)r.key_len);
-                put_answered(t, key, r.value, (const char *)r.value + 32,
-                             (size_t)r.value_len - 32, r.timestamp);
-                free(key);
-            }
-            at += record_batch_total(&h);
-        }
-        buf_reset(&b);
-    }
-    buf_release(&b);
-    return ret;
+    return ret ? ret : partition_for_each(t->p, from, replay_record, t);
 }
 
 int idem_open(struct idem_table **out, struct store *store)

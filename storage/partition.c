@@ -661,6 +661,45 @@ fail:
     return ret;
 }
 
+int partition_for_each(struct partition *p, int64_t from,
+                       int (*fn)(void *arg, const struct record *r), void *arg)
+{
+    int64_t hw = partition_high_watermark(p);
+    struct buf b = BUF_INIT;
+    int ret = 0;
+
+    while (!ret && from < hw) {
+        size_t at = 0;
+        int n;
+
+        buf_reset(&b);
+        n = partition_read(p, from, 1 << 20, &b);
+        if (n <= 0) {
+            ret = n ? n : -EIO; /* 0 below the high watermark: cannot be */
+            break;
+        }
+        while (!ret && at < b.len) {
+            struct record_batch_header h;
+            struct record_iter it;
+            struct record r;
+
+            ret = record_batch_check((uint8_t *)b.data + at, b.len - at, &h);
+            if (ret)
+                break;
+            record_iter_init(&it, (uint8_t *)b.data + at, &h);
+            while (!ret && record_iter_next(&it, &r) == 1) {
+                if (r.offset < from)
+                    continue;
+                from = r.offset + 1;
+                ret = fn(arg, &r);
+            }
+            at += record_batch_total(&h);
+        }
+    }
+    buf_release(&b);
+    return ret;
+}
+
 int partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offset)
 {
     int64_t hw = partition_high_watermark(p);

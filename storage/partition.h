@@ -155,6 +155,12 @@ int partition_flush_if_due(struct partition *p, int64_t now_ms);
  * start or above the high watermark, -EBADMSG if the data there is corrupt, -EIO. */
 int partition_read(struct partition *p, int64_t offset, size_t max_bytes, struct buf *out);
 
+/* Calls fn on every record from offset 'from' up to the high watermark, in order,
+ * until fn returns non-zero (which is returned). Returns 0 at the end, or -errno
+ * (-ERANGE for 'from' outside the log, -EBADMSG for corrupt data). */
+int partition_for_each(struct partition *p, int64_t from,
+                       int (*fn)(void *arg, const struct record *r), void *arg);
+
 /* The first offset whose record timestamp is >= ts, or the high watermark if none.
  * Returns 0 or -errno. */
 int partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offset);

@@ -100,51 +100,34 @@ int logtest_read(struct partition *p, int64_t offset, char *value, size_t size,
     return ret;
 }
 
+struct read_all {
+    void (*fn)(void *arg, int64_t offset, const uint8_t *value, int32_t len);
+    void *arg;
+    int64_t next, count;
+};
+
+static int read_one(void *arg, const struct record *r)
+{
+    struct read_all *ra = arg;
+
+    if (r->offset != ra->next)
+        return -EPROTO; /* a gap */
+    if (ra->fn)
+        ra->fn(ra->arg, r->offset, r->value, r->value_len);
+    ra->next++;
+    ra->count++;
+    return 0;
+}
+
 int64_t logtest_read_all(struct partition *p, int64_t from,
                          void (*fn)(void *arg, int64_t offset, const uint8_t *value,
                                     int32_t len),
                          void *arg)
 {
-    int64_t next = from, count = 0, hw = partition_high_watermark(p);
-    struct buf b = BUF_INIT;
+    struct read_all ra = {fn, arg, from, 0};
+    int ret = partition_for_each(p, from, read_one, &ra);
 
-    while (next < hw) {
-        size_t at = 0;
-        int r;
-
-        buf_reset(&b);
-        r = partition_read(p, next, 64 * 1024, &b);
-        if (r <= 0) {
-            count = r ? r : -EPROTO;
-            break;
-        }
-        while (at < b.len) {
-            struct record_batch_header h;
-            struct record_iter it;
-            struct record rec;
-
-            if (record_batch_check((uint8_t *)b.data + at, b.len - at, &h)) {
-                buf_release(&b);
-                return -EBADMSG;
-            }
-            record_iter_init(&it, (uint8_t *)b.data + at, &h);
-            while (record_iter_next(&it, &rec) == 1) {
-                if (rec.offset < next)
-                    continue;
-                if (rec.offset != next) {
-                    buf_release(&b);
-                    return -EPROTO; /* a gap */
-                }
-                if (fn)
-                    fn(arg, rec.offset, rec.value, rec.value_len);
-                next++;
-                count++;
-            }
-            at += record_batch_total(&h);
-        }
-    }
-    buf_release(&b);
-    return count;
+    return ret ? ret : ra.count;
 }
 
 int logtest_file_bytes(const char *path, uint8_t **data, size_t *len)
