@@ -225,6 +225,11 @@ enum api_status api_update_topic(struct api_ctx *ctx)
 
     if (!t)
         return API_DONE;
+    if (topic_name_is_internal(t->name)) {
+        reply_problem(ctx->resp, 403, "internal_topic", NULL,
+                      "internal topics cannot be changed");
+        goto out_put;
+    }
     root = api_parse_body_object(ctx);
     if (!root)
         goto out_put;
@@ -249,9 +254,7 @@ enum api_status api_update_topic(struct api_ctx *ctx)
     config = json_object_get(root, "config");
     if (config && !apply_config(ctx, config, &m.config))
         goto out;
-    r = config ? topic_set_config(t, &m.config) : 0;
-    if (!r && n > m.partitions)
-        r = topic_grow(t, n);
+    r = topic_update(t, n, &m.config);
     if (r) {
         reply_errno(ctx->resp, r, "updating the topic");
         goto out;
@@ -274,7 +277,7 @@ enum api_status api_delete_topic(struct api_ctx *ctx)
         return API_DONE;
     topic_put(t);
     if (topic_name_is_internal(ctx->params[0])) {
-        reply_problem(ctx->resp, 400, "internal_topic", NULL,
+        reply_problem(ctx->resp, 403, "internal_topic", NULL,
                       "internal topics cannot be deleted");
         return API_DONE;
     }

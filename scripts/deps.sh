@@ -8,7 +8,7 @@ level=${1:-build}
 pkgs="gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev"
 pkgs="$pkgs libcurl4-openssl-dev ca-certificates"
 case "$level" in
-test | bench) pkgs="$pkgs libcriterion-dev curl" ;;
+test | bench) pkgs="$pkgs libcriterion-dev curl nodejs npm" ;;
 esac
 case "$level" in
 bench) pkgs="$pkgs wrk" ;;

@@ -167,52 +167,55 @@ void topic_meta_copy(struct topic *t, struct topic_meta *out)
     pthread_mutex_unlock(&t->lock);
 }
 
-int topic_grow(struct topic *t, int32_t partitions)
+int topic_update(struct topic *t, int32_t partitions, const struct topic_config *config)
 {
+    struct partition_config pc = topic_partition_config(config);
+    struct partition_array *a;
     struct topic_meta meta;
+    struct topic_config old;
     int ret = 0;
 
     pthread_mutex_lock(&t->lock);
+    old = t->meta.config;
     if (partitions < t->meta.partitions || partitions > TOPIC_META_MAX_PARTITIONS) {
         ret = -EINVAL;
         goto out;
     }
-    if (partitions == t->meta.partitions)
-        goto out;
-    /* Partitions first: a crash before topic.json leaves unused directories that the
-     * next grow reuses, never a topic.json naming missing partitions. */
-    ret = open_partitions(t, partitions);
-    if (ret)
-        goto out;
     meta = t->meta;
     meta.partitions = partitions;
-    ret = topic_meta_write(t->dir, &meta);
+    meta.config = *config;
+    /* New partitions first: a crash before topic.json leaves unused directories that
+     * the next grow reuses, never a topic.json naming missing partitions. (They open
+     * with the new config, which topic.json then confirms.) */
+    t->meta.config = *config;
+    if (partitions > t->meta.partitions)
+        ret = open_partitions(t, partitions);
     if (!ret)
-        t->meta = meta;
+        ret = topic_meta_write(t->dir, &meta);
+    if (ret) {
+        t->meta.config = old;
+        goto out;
+    }
+    t->meta = meta;
+    a = atomic_load(&t->parts);
+    for (int32_t i = 0; i < a->n; i++)
+        partition_set_config(a->parts[i], &pc);
 out:
     pthread_mutex_unlock(&t->lock);
     return ret;
 }
 
+int topic_grow(struct topic *t, int32_t partitions)
+{
+    struct topic_meta m;
+
+    topic_meta_copy(t, &m);
+    return topic_update(t, partitions, &m.config);
+}
+
 int topic_set_config(struct topic *t, const struct topic_config *config)
 {
-    struct partition_config pc = topic_partition_config(config);
-    struct partition_array *a;
-    struct topic_meta meta;
-    int ret;
-
-    pthread_mutex_lock(&t->lock);
-    meta = t->meta;
-    meta.config = *config;
-    ret = topic_meta_write(t->dir, &meta);
-    if (!ret) {
-        t->meta = meta;
-        a = atomic_load(&t->parts);
-        for (int32_t i = 0; i < a->n; i++)
-            partition_set_config(a->parts[i], &pc);
-    }
-    pthread_mutex_unlock(&t->lock);
-    return ret;
+    return topic_update(t, topic_partition_count(t), config);
 }
 
 void topic_set_sync_hook(struct topic *t, void (*fn)(void *arg, struct partition *p),

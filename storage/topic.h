@@ -55,9 +55,12 @@ int32_t topic_partition_count(struct topic *t);
 /* A copy of the metadata. */
 void topic_meta_copy(struct topic *t, struct topic_meta *out);
 
-/* Grows to 'partitions' partitions. Returns 0, -EINVAL if fewer than now or > 10000. */
+/* Grows to 'partitions' partitions and replaces the config, with one write of
+ * topic.json after the new partitions exist (so a failure changes neither). Returns
+ * 0, -EINVAL if fewer partitions than now or more than 10000, or -errno. */
+int topic_update(struct topic *t, int32_t partitions, const struct topic_config *config);
+/* topic_update() of the partition count alone, or of the config alone. */
 int topic_grow(struct topic *t, int32_t partitions);
-/* Replaces the config (topic.json first, then the partitions). */
 int topic_set_config(struct topic *t, const struct topic_config *config);
 
 /* Sets who syncs the partitions for their durable waiters (partition.h), for these

@@ -1,0 +1,694 @@
+// contract.mjs: the live server against openapi.yaml.
+//
+// Starts the real server ($RILL_BIN, default ../../build/san/rill) as
+// `serve --listen 127.0.0.1:0 --data DIR`, waits for DIR/rill.addr, reads
+// DIR/admin.token, then calls every operation (happy paths and the main errors). For
+// each answer it checks that the status is documented for that operation, that the
+// content type is one documented for that status, that required response headers are
+// there, and that the body validates against the documented schema (JSON Schema
+// 2020-12, ajv). Router-level answers (404 no route, 405) are checked against
+// components.responses.NotFound / MethodNotAllowed. Also: GET /openapi.yaml is the
+// file byte for byte, and SIGTERM stops the server with exit status 0.
+//
+// Usage: node contract.mjs   (RILL_BIN=/path/to/rill to test another binary)
+// Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
+// RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import SwaggerParser from "@apidevtools/swagger-parser";
+import { describeErrors, makeAjv } from "./schema.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const specPath = path.join(root, "openapi.yaml");
+const BIN = path.resolve(here, process.env.RILL_BIN ?? "../../build/san/rill");
+const START_TIMEOUT_MS = 20000;
+const STOP_TIMEOUT_MS = 20000;
+const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+let passed = 0;
+let failed = 0;
+function check(ok, what, why = "") {
+  if (ok) {
+    passed++;
+    console.log(`ok   ${what}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${what}${why ? `: ${why}` : ""}`);
+  }
+  return ok;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- the spec ----
+
+const specBytes = readFileSync(specPath);
+const api = await SwaggerParser.dereference(specPath);
+const ajv = makeAjv();
+const operations = new Map(); // operationId -> {method, path, op, regex}
+for (const [p, item] of Object.entries(api.paths)) {
+  for (const m of METHODS) {
+    if (!item[m]) continue;
+    const regex = new RegExp(
+      "^" + p.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\?\{[^}/]+\\?\}/g, "[^/]+") + "$");
+    operations.set(item[m].operationId, { method: m.toUpperCase(), path: p, op: item[m], regex });
+  }
+}
+const exercised = new Map(); // operationId -> Set of statuses seen
+
+const validators = new WeakMap();
+function validatorFor(schema) {
+  let v = validators.get(schema);
+  if (!v) {
+    v = ajv.compile(schema);
+    validators.set(schema, v);
+  }
+  return v;
+}
+
+const mediaType = (ct) => (ct ?? "").split(";")[0].trim().toLowerCase();
+
+// Checks one answer against a response object of the spec. Returns the parsed body.
+function checkResponse(label, respSpec, res, buf, method) {
+  let json;
+  const ct = mediaType(res.headers.get("content-type"));
+  const documented = Object.keys(respSpec.content ?? {});
+  for (const [name, h] of Object.entries(respSpec.headers ?? {})) {
+    if (h.required)
+      check(res.headers.has(name), `${label}: has header ${name}`);
+  }
+  if (!documented.length) {
+    check(buf.length === 0, `${label}: no body, as documented`, `${buf.length} bytes`);
+    return undefined;
+  }
+  if (method === "HEAD") {
+    check(buf.length === 0, `${label}: HEAD has no body`, `${buf.length} bytes`);
+    return undefined;
+  }
+  const media = respSpec.content[ct] ??
+    respSpec.content[`${ct.split("/")[0]}/*`] ?? respSpec.content["*/*"];
+  if (!check(!!media, `${label}: content type ${ct || "(none)"} is documented`,
+    `documented: ${documented.join(", ")}`))
+    return undefined;
+  if (ct === "application/json" || ct.endsWith("+json")) {
+    try {
+      json = JSON.parse(buf.toString("utf8"));
+    } catch (err) {
+      check(false, `${label}: body is JSON`, err.message);
+      return undefined;
+    }
+  } else {
+    json = buf.toString("utf8");
+  }
+  if (media.schema) {
+    const v = validatorFor(media.schema);
+    check(v(json), `${label}: body matches the schema`,
+      `${describeErrors(v.errors)} in ${JSON.stringify(json).slice(0, 300)}`);
+  }
+  if (ct === "application/problem+json" && json && typeof json === "object")
+    check(json.status === res.status, `${label}: problem status is ${res.status}`, `${json.status}`);
+  return json;
+}
+
+// ---- the server ----
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), "rill-contract-"));
+const data = path.join(tmp, "data");
+const logPath = path.join(tmp, "rill.log");
+let child;
+let exited = null; // {code, signal} once the server ended
+let base;
+let TOKEN;
+
+async function startServer() {
+  if (!check(existsSync(BIN), `server binary ${BIN} exists`, "build it: make build/san/rill"))
+    return false;
+  const log = openSync(logPath, "a");
+  child = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data", data], {
+    stdio: ["ignore", log, log],
+  });
+  closeSync(log);
+  const ended = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+    child.on("error", (err) => {
+      exited = { code: null, signal: null, error: err };
+      resolve(exited);
+    });
+  });
+  child.ended = ended;
+  const addrFile = path.join(data, "rill.addr");
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!existsSync(addrFile) && !exited && Date.now() < deadline) await sleep(20);
+  if (!check(existsSync(addrFile), `server started: ${addrFile} exists`,
+    exited ? `the server exited ${JSON.stringify(exited)}` : `not within ${START_TIMEOUT_MS} ms`))
+    return false;
+  const addr = readFileSync(addrFile, "utf8").trim();
+  base = `http://${addr}`;
+  check(/^127\.0\.0\.1:\d+$/.test(addr), `rill.addr holds the address (${addr})`);
+  const tokenFile = path.join(data, "admin.token");
+  check(existsSync(tokenFile), "admin.token was written before rill.addr");
+  TOKEN = readFileSync(tokenFile, "utf8").trim();
+  check(/^rill_[A-Za-z0-9_-]+$/.test(TOKEN), "admin.token holds a rill_ token");
+  return true;
+}
+
+async function stopServer() {
+  if (!child || exited) return;
+  child.kill("SIGTERM");
+  const timer = sleep(STOP_TIMEOUT_MS).then(() => null);
+  const result = await Promise.race([child.ended, timer]);
+  if (!result) {
+    child.kill("SIGKILL");
+    check(false, "SIGTERM stops the server", `still running after ${STOP_TIMEOUT_MS} ms`);
+    return;
+  }
+  check(result.code === 0, "SIGTERM stops the server with exit status 0", JSON.stringify(result));
+  check(!existsSync(path.join(data, "rill.addr")), "rill.addr is removed at stop");
+}
+
+// ---- requests ----
+
+// Calls operation 'opId' and checks the answer against the spec; 'expect' is the
+// status this scenario must produce (and, for problems, 'code' the problem code).
+async function call(opId, urlPath, opts = {}) {
+  const o = operations.get(opId);
+  const method = opts.method ?? o.method;
+  const headers = { ...(opts.headers ?? {}) };
+  if (opts.token !== null) headers.authorization ??= `Bearer ${opts.token ?? TOKEN}`;
+  let body = opts.body;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    headers["content-type"] ??= "application/json";
+  }
+  const pathOnly = urlPath.split("?")[0];
+  const shown = urlPath.replace(/access_token=rill_[^&]*/, "access_token=<token>");
+  const label = `${opId} ${method} ${shown.length > 90 ? shown.slice(0, 90) + "..." : shown}` +
+    (opts.note ? ` [${opts.note}]` : "");
+  if (!check(o && o.regex.test(pathOnly) && (method === o.method || (method === "HEAD" && o.method === "GET")),
+    `${label}: is the documented operation ${o?.method} ${o?.path}`))
+    return {};
+  const t0 = Date.now();
+  const res = await fetch(base + urlPath, { method, headers, body, signal: AbortSignal.timeout(40000) });
+  const buf = Buffer.from(await res.arrayBuffer());
+  const ms = Date.now() - t0;
+  const full = `${label} -> ${res.status}`;
+  if (opts.expect !== undefined)
+    check(res.status === opts.expect, `${full}: status is ${opts.expect}`,
+      `got ${res.status} ${buf.toString("utf8").slice(0, 300)}`);
+  if (!exercised.has(opId)) exercised.set(opId, new Set());
+  exercised.get(opId).add(res.status);
+  const respSpec = o.op.responses[String(res.status)] ?? o.op.responses.default;
+  if (!check(!!respSpec, `${full}: status ${res.status} is documented`,
+    `documented: ${Object.keys(o.op.responses).join(", ")}`))
+    return { res, buf, ms };
+  const json = checkResponse(full, respSpec, res, buf, method);
+  if (opts.code !== undefined)
+    check(json?.code === opts.code, `${full}: code is ${opts.code}`, `got ${json?.code}: ${json?.detail}`);
+  return { res, buf, json, ms };
+}
+
+// A router-level answer (no operation), checked against a components.responses entry.
+async function callRoute(component, method, urlPath, opts = {}) {
+  const headers = { ...(opts.headers ?? {}) };
+  const res = await fetch(base + urlPath, { method, headers, body: opts.body });
+  const buf = Buffer.from(await res.arrayBuffer());
+  const label = `${method} ${urlPath} -> ${res.status} (components.responses.${component})`;
+  check(res.status === opts.expect, `${label}: status is ${opts.expect}`, buf.toString("utf8"));
+  const json = checkResponse(label, api.components.responses[component], res, buf, method);
+  return { res, json };
+}
+
+// A request with a raw socket, for what fetch will not send (a Content-Length with no
+// body). Returns {status, headers (Headers), buf}.
+function rawRequest(head) {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    const sock = net.connect(Number(port), hostname, () => sock.write(head));
+    sock.setTimeout(10000, () => sock.destroy(new Error("timeout")));
+    const finish = () => {
+      const all = Buffer.concat(chunks);
+      const sep = all.indexOf("\r\n\r\n");
+      if (sep < 0) return reject(new Error(`no response: ${all.toString()}`));
+      const lines = all.subarray(0, sep).toString("latin1").split("\r\n");
+      const status = Number(lines[0].split(" ")[1]);
+      const headers = new Headers();
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(":");
+        headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
+      }
+      let buf = all.subarray(sep + 4);
+      const len = headers.get("content-length");
+      if (len !== null) buf = buf.subarray(0, Number(len));
+      resolve({ status, headers, buf });
+    };
+    sock.on("data", (d) => {
+      chunks.push(d);
+      // done once the whole body (by Content-Length) is in
+      const all = Buffer.concat(chunks);
+      const sep = all.indexOf("\r\n\r\n");
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(all.subarray(0, Math.max(sep, 0)).toString("latin1"));
+      if (sep >= 0 && m && all.length >= sep + 4 + Number(m[1])) {
+        sock.destroy();
+        finish();
+      }
+    });
+    sock.on("end", finish);
+    sock.on("error", (err) => (chunks.length ? finish() : reject(err)));
+  });
+}
+
+// ---- the scenarios ----
+
+const defaultsConfig = {
+  "retention.ms": 604800000, "retention.bytes": -1, "segment.bytes": 1073741824,
+  "segment.ms": 604800000, "cleanup.policy": "delete", "flush.policy": "always",
+  "flush.ms": 1000, "max.message.bytes": 1048576, "delete.retention.ms": 86400000,
+};
+
+async function operationsScenarios() {
+  // -- operations --
+  await call("getHealth", "/healthz", { token: null, expect: 200 });
+  {
+    const res = await fetch(`${base}/healthz`, { method: "HEAD" });
+    const buf = Buffer.from(await res.arrayBuffer());
+    check(res.status === 200 && buf.length === 0, "HEAD /healthz -> 200 with no body", `${res.status}`);
+  }
+  {
+    const { res, buf } = await call("getOpenapi", "/openapi.yaml", { expect: 200 });
+    check(res && buf.equals(specBytes), "GET /openapi.yaml is openapi.yaml byte for byte",
+      `${buf?.length} bytes served, ${specBytes.length} in the file (rebuild the binary?)`);
+  }
+  await call("getOpenapi", "/openapi.yaml", { token: null, expect: 401, code: "unauthorized" });
+  await call("getOpenapi", `/openapi.yaml?access_token=${TOKEN}`, { token: null, expect: 200, note: "access_token" });
+  await call("getOpenapi", "/openapi.yaml?access_token=rill_wrong", { token: null, expect: 401, code: "invalid_token" });
+
+  // -- topics --
+  await call("listTopics", "/topics", { expect: 200 });
+  await call("listTopics", "/topics", { token: "rill_not_the_token", expect: 401, code: "invalid_token" });
+  await call("listTopics", "/topics", { headers: { authorization: "Basic YTpi" }, expect: 401, code: "invalid_token" });
+  await call("listTopics", "/topics", { token: null, expect: 401, code: "unauthorized" });
+
+  {
+    const { res, json } = await call("createTopic", "/topics", {
+      json: { name: "orders", partitions: 3, config: { "retention.ms": 86400000, "cleanup.policy": "delete" } },
+      expect: 201,
+    });
+    check(res?.headers.get("location") === "/topics/orders", "createTopic: Location is /topics/orders",
+      res?.headers.get("location"));
+    check(json?.partitions?.length === 3 && json?.config?.["retention.ms"] === 86400000 &&
+      json?.config?.["segment.bytes"] === 1073741824 && json?.internal === false,
+    "createTopic: answer has 3 partitions, the given config and defaults for the rest",
+    JSON.stringify(json));
+  }
+  {
+    const { json } = await call("createTopic", "/topics", {
+      json: { name: "defaults" }, expect: 201, note: "name only" });
+    check(JSON.stringify(json?.config) === JSON.stringify(defaultsConfig) && json?.partitions?.length === 1,
+      "createTopic: defaults are 1 partition and the documented config defaults", JSON.stringify(json?.config));
+  }
+  {
+    const { json } = await call("createTopic", "/topics", {
+      json: { name: "hooks", config: { "retention.ms": "3600000", "webhook.secret": "s3cr\"t" } },
+      expect: 201, note: "string integer, webhook.secret",
+    });
+    check(json?.config?.["retention.ms"] === 3600000 && !("webhook.secret" in (json?.config ?? {})),
+      "createTopic: a decimal-string config value comes back a number; webhook.secret is not returned",
+      JSON.stringify(json?.config));
+  }
+  await call("createTopic", "/topics", { json: { name: "orders" }, expect: 409, code: "topic_exists" });
+  await call("createTopic", "/topics", { body: "", headers: { "content-type": "application/json" }, expect: 400, code: "invalid_json" });
+  await call("createTopic", "/topics", { body: "{\"name\":", headers: { "content-type": "application/json" }, expect: 400, code: "invalid_json" });
+  await call("createTopic", "/topics", { json: [1], expect: 400, code: "invalid_json" });
+  await call("createTopic", "/topics", { json: { name: "x", color: "red" }, expect: 400, code: "unknown_field" });
+  await call("createTopic", "/topics", { json: { name: "bad name" }, expect: 400, code: "invalid_topic_name" });
+  await call("createTopic", "/topics", { json: { name: ".." }, expect: 400, code: "invalid_topic_name" });
+  await call("createTopic", "/topics", { json: { name: "x".repeat(250) }, expect: 400, code: "invalid_topic_name" });
+  await call("createTopic", "/topics", { json: { name: "__consumer_offsets" }, expect: 400, code: "reserved_topic_name" });
+  await call("createTopic", "/topics", { json: { name: "x", partitions: 0 }, expect: 400, code: "invalid_partitions" });
+  await call("createTopic", "/topics", { json: { name: "x", partitions: 10001 }, expect: 400, code: "invalid_partitions" });
+  await call("createTopic", "/topics", { json: { name: "x", config: { "no.such.key": 1 } }, expect: 400, code: "invalid_config" });
+  await call("createTopic", "/topics", { json: { name: "x", config: { "segment.bytes": 1023 } }, expect: 400, code: "invalid_config" });
+  await call("createTopic", "/topics", { json: { name: "x", config: { "cleanup.policy": "shred" } }, expect: 400, code: "invalid_config" });
+  await call("createTopic", "/topics", { json: { name: "x", config: [] }, expect: 400, code: "invalid_config" });
+  await call("createTopic", `/topics?access_token=${TOKEN}`, { token: null, json: { name: "x" }, expect: 401,
+    code: "unauthorized", note: "access_token is GET only" });
+  {
+    // a declared body over --max-body-bytes (8 MiB): 413 before the body is read
+    const r = await rawRequest("POST /topics HTTP/1.1\r\nHost: rill\r\nContent-Type: application/json\r\n" +
+      "Content-Length: 100000000\r\nConnection: close\r\n\r\n");
+    const label = "createTopic POST /topics [Content-Length: 100000000] -> " + r.status;
+    check(r.status === 413, `${label}: status is 413`);
+    const json = checkResponse(label, operations.get("createTopic").op.responses["413"],
+      { status: r.status, headers: r.headers }, r.buf, "POST");
+    check(json?.code === "content_too_large", `${label}: code is content_too_large`, json?.code);
+  }
+  {
+    const { json } = await call("listTopics", "/topics", { expect: 200, note: "with topics" });
+    check(JSON.stringify(json?.topics?.map((t) => t.name)) === JSON.stringify(["defaults", "hooks", "orders"]),
+      "listTopics: lists the topics, sorted by name", JSON.stringify(json?.topics?.map((t) => t.name)));
+  }
+  await call("listTopics", "/topics?internal=true", { expect: 200, note: "internal" });
+
+  await call("getTopic", "/topics/orders", { expect: 200 });
+  await call("getTopic", `/topics/orders?access_token=${TOKEN}`, { token: null, expect: 200, note: "access_token" });
+  await call("getTopic", "/topics/nope", { expect: 404, code: "topic_not_found" });
+  await call("getTopic", "/topics/bad%20name", { expect: 400, code: "invalid_topic_name" });
+  await call("getTopic", "/topics/a%2Fb", { expect: 400, code: "invalid_topic_name" });
+  await call("getTopic", "/topics/a%zzb", { expect: 400, code: "bad_path" });
+  await call("getTopic", "/topics/a%00b", { expect: 400, code: "bad_path" });
+  await call("getTopic", "/topics/orders", { token: null, expect: 401, code: "unauthorized" });
+  {
+    const res = await fetch(`${base}/topics/orders`, { method: "HEAD", headers: { authorization: `Bearer ${TOKEN}` } });
+    const buf = Buffer.from(await res.arrayBuffer());
+    check(res.status === 200 && buf.length === 0 && mediaType(res.headers.get("content-type")) === "application/json",
+      "HEAD /topics/orders -> 200, JSON content type, no body", `${res.status}`);
+  }
+
+  {
+    const { json } = await call("updateTopic", "/topics/orders", {
+      json: { partitions: 4, config: { "retention.ms": -1 } }, expect: 200 });
+    check(json?.partitions?.length === 4 && json?.config?.["retention.ms"] === -1 &&
+      json?.config?.["cleanup.policy"] === "delete",
+    "updateTopic: grew to 4 partitions, retention.ms -1, other keys kept", JSON.stringify(json));
+  }
+  await call("updateTopic", "/topics/orders", { json: {}, expect: 200, note: "no change" });
+  await call("updateTopic", "/topics/orders", { json: { partitions: 2 }, expect: 400, code: "partitions_cannot_shrink" });
+  await call("updateTopic", "/topics/orders", { json: { name: "x" }, expect: 400, code: "unknown_field" });
+  await call("updateTopic", "/topics/orders", { json: { partitions: "5" }, expect: 400, code: "invalid_partitions" });
+  await call("updateTopic", "/topics/orders", { json: { config: { "flush.policy": "never" } }, expect: 400, code: "invalid_config" });
+  await call("updateTopic", "/topics/orders", { body: "nope", headers: { "content-type": "application/json" }, expect: 400, code: "invalid_json" });
+  await call("updateTopic", "/topics/nope", { json: { partitions: 2 }, expect: 404, code: "topic_not_found" });
+  await call("updateTopic", "/topics/orders", { token: null, json: {}, expect: 401, code: "unauthorized" });
+
+  // -- produce --
+  let lastOffset;
+  let firstOffset;
+  {
+    const { json } = await call("produceRecords", "/topics/orders/messages", {
+      json: {
+        records: [
+          { key: "user-42", value: { action: "login" }, headers: { source: "web" } },
+          { value_base64: "AAEC", partition: 2, timestamp: 1764000000000 },
+        ],
+      },
+      expect: 200, note: "API.md example",
+    });
+    check(json?.offsets?.length === 2 && json.offsets[1].partition === 2,
+      "produceRecords: one offset per record, in request order", JSON.stringify(json));
+  }
+  {
+    const { json } = await call("produceRecords", "/topics/orders/messages", {
+      json: {
+        records: [
+          { value: { n: 1 }, partition: 0, timestamp: 1000 },
+          { key: null, value: null, partition: 0, timestamp: 2000 },
+          { key_base64: "/w==", value: "text", partition: 0, timestamp: 3000 },
+          { partition: 0, timestamp: 4000 },
+          { key: "k", value: [1, 2, { a: null }], headers: {}, partition: 0, timestamp: 5000 },
+        ],
+      },
+      expect: 200, note: "partition 0",
+    });
+    const offs = json?.offsets?.map((o) => o.offset) ?? [];
+    check(offs.length === 5 && offs.every((o, i) => i === 0 || o === offs[i - 1] + 1),
+      "produceRecords: records of one partition get consecutive offsets", JSON.stringify(offs));
+    lastOffset = offs[4];
+    firstOffset = offs[0];
+  }
+  {
+    const { json } = await call("produceRecords", "/topics/orders/messages?key=k1&partition=0", {
+      body: "hello, raw", headers: { "content-type": "text/plain" }, expect: 200, note: "raw text/plain",
+    });
+    check(json?.offsets?.[0]?.offset === lastOffset + 1, "produceRecords: raw record appended next",
+      JSON.stringify(json));
+  }
+  await call("produceRecords", "/topics/orders/messages?raw=1&partition=0", {
+    json: { records: "not an envelope" }, expect: 200, note: "?raw=1 with application/json" });
+  await call("produceRecords", "/topics/orders/messages?raw&partition=0", {
+    body: Buffer.from([0xff, 0x00, 0xfe]), headers: { "content-type": "application/octet-stream" },
+    expect: 200, note: "?raw (empty value), binary" });
+  await call("produceRecords", "/topics/orders/messages", {
+    body: JSON.stringify({ records: [{ value: 1, partition: 1 }] }), expect: 200,
+    note: "no Content-Type: envelope" });
+  await call("produceRecords", "/topics/orders/messages", {
+    body: JSON.stringify({ records: [{ value: 1, partition: 1 }] }),
+    headers: { "content-type": "application/x-www-form-urlencoded" }, expect: 200,
+    note: "form type with a JSON object: envelope (curl -d)" });
+  await call("produceRecords", "/topics/orders/messages?partition=1", {
+    body: "a=1&b=2", headers: { "content-type": "application/x-www-form-urlencoded" }, expect: 200,
+    note: "form type, not JSON: raw" });
+  await call("produceRecords", "/topics/orders/messages?key=some-key", {
+    body: "keyed", headers: { "content-type": "text/plain" }, expect: 200, note: "raw, keyed" });
+
+  // conditional appends
+  let hw;
+  {
+    const { json } = await call("getOffsets", "/topics/orders/partitions/3/offsets", { expect: 200 });
+    hw = json?.latest;
+  }
+  await call("produceRecords", "/topics/orders/messages", {
+    json: { records: [{ value: 1, partition: 3 }] }, headers: { "if-match": `"${hw}"` }, expect: 200,
+    note: "If-Match matches" });
+  {
+    const { res, json } = await call("produceRecords", "/topics/orders/messages", {
+      json: { records: [{ value: 2, partition: 3 }] }, headers: { "if-match": `"${hw}"` }, expect: 412,
+      code: "offset_mismatch", note: "If-Match stale" });
+    check(json?.next_offset === hw + 1 && res?.headers.get("etag") === `"${hw + 1}"`,
+      "produceRecords 412: next_offset and ETag are the current next offset",
+      `${json?.next_offset} ${res?.headers.get("etag")}`);
+  }
+  await call("produceRecords", "/topics/orders/messages?partition=3", {
+    body: "raw", headers: { "content-type": "text/plain", "if-match": `${hw + 1}` }, expect: 200,
+    note: "If-Match without quotes, raw" });
+  await call("produceRecords", "/topics/orders/messages", {
+    json: { records: [{ value: 1, partition: 0 }, { value: 1, partition: 1 }] },
+    headers: { "if-match": '"0"' }, expect: 400, code: "if_match_needs_one_partition" });
+  await call("produceRecords", "/topics/orders/messages", {
+    json: { records: [{ value: 1, partition: 0 }] }, headers: { "if-match": '"abc"' }, expect: 400,
+    code: "invalid_if_match" });
+
+  // Idempotency-Key
+  const P = "/topics/orders/messages";
+  {
+    const req = { json: { records: [{ value: "once", partition: 1 }] }, headers: { "idempotency-key": "order-1001" } };
+    const first = await call("produceRecords", P, { ...req, expect: 200, note: "Idempotency-Key, first" });
+    const before = (await call("getOffsets", "/topics/orders/partitions/1/offsets", { expect: 200 })).json;
+    const again = await call("produceRecords", P, { ...req, expect: 200, note: "Idempotency-Key, retry" });
+    const after = (await call("getOffsets", "/topics/orders/partitions/1/offsets", { expect: 200 })).json;
+    check(JSON.stringify(again.json) === JSON.stringify(first.json) &&
+      again.res?.headers.get("idempotent-replayed") === "true" && before?.latest === after?.latest,
+    "produceRecords: a retry with the same Idempotency-Key gets the first answer and writes nothing",
+    `${JSON.stringify(first.json)} ${JSON.stringify(again.json)} ${before?.latest} ${after?.latest}`);
+    await call("produceRecords", P, { json: { records: [{ value: "other", partition: 1 }] },
+      headers: { "idempotency-key": "order-1001" }, expect: 409, code: "idempotency_key_reused",
+      note: "same key, other body" });
+    await call("produceRecords", P, { json: { records: [{ value: 1 }] },
+      headers: { "idempotency-key": "k".repeat(256) }, expect: 400, code: "invalid_idempotency_key" });
+  }
+  // the internal topic __idempotency
+  {
+    const { json } = await call("listTopics", "/topics?internal=true", { expect: 200, note: "internal topics" });
+    const t = json?.topics?.find((x) => x.name === "__idempotency");
+    check(t?.internal === true, "listTopics?internal=true lists __idempotency as internal", JSON.stringify(t));
+    const { json: plain } = await call("listTopics", "/topics", { expect: 200, note: "no internal topics" });
+    check(!plain?.topics?.some((x) => x.internal), "listTopics leaves internal topics out by default");
+  }
+  await call("getTopic", "/topics/__idempotency", { expect: 200, note: "internal" });
+  await call("produceRecords", "/topics/__idempotency/messages", {
+    json: { records: [{ value: 1 }] }, expect: 403, code: "internal_topic" });
+  await call("deleteTopic", "/topics/__idempotency", { expect: 403, code: "internal_topic" });
+  await call("updateTopic", "/topics/__idempotency", {
+    method: "PATCH", json: { config: { "flush.policy": "interval" } }, expect: 403,
+    code: "internal_topic" });
+
+  // produce errors
+  await call("produceRecords", P, { json: { records: [] }, expect: 400, code: "invalid_envelope" });
+  await call("produceRecords", P, { json: { records: [{}], extra: 1 }, expect: 400, code: "invalid_envelope" });
+  await call("produceRecords", P, { json: { value: 1 }, expect: 400, code: "invalid_envelope" });
+  await call("produceRecords", P, { body: "", headers: { "content-type": "application/json" }, expect: 400, code: "invalid_json" });
+  await call("produceRecords", P, { json: { records: [1] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ key: "a", key_base64: "YQ==" }] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ value: 1, value_base64: "YQ==" }] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ key: 5 }] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ headers: { a: 1 } }] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ timestamp: -1 }] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ partition: -1 }] }, expect: 400, code: "invalid_record" });
+  await call("produceRecords", P, { json: { records: [{ value: 1, colour: "red" }] }, expect: 400, code: "unknown_field" });
+  await call("produceRecords", P, { json: { records: [{ value_base64: "@@@" }] }, expect: 400, code: "invalid_base64" });
+  await call("produceRecords", `${P}?partition=-1`, { body: "x", headers: { "content-type": "text/plain" }, expect: 400, code: "invalid_parameter" });
+  await call("produceRecords", P, { json: { records: [{ value: 1 }, { value: 1, partition: 99 }] }, expect: 404, code: "partition_not_found" });
+  await call("produceRecords", `${P}?partition=99`, { body: "x", headers: { "content-type": "text/plain" }, expect: 404, code: "partition_not_found" });
+  await call("produceRecords", "/topics/nope/messages", { json: { records: [{ value: 1 }] }, expect: 404, code: "topic_not_found" });
+  await call("produceRecords", "/topics/bad%20name/messages", { json: { records: [{ value: 1 }] }, expect: 400, code: "invalid_topic_name" });
+  await call("produceRecords", P, { token: null, json: { records: [{ value: 1 }] }, expect: 401, code: "unauthorized" });
+  await call("produceRecords", P, {
+    json: { records: Array.from({ length: 10001 }, () => ({})) }, expect: 413, code: "too_many_records",
+    note: "10001 records" });
+  await call("createTopic", "/topics", {
+    json: { name: "small", config: { "max.message.bytes": 1024 } }, expect: 201, note: "max.message.bytes 1024" });
+  await call("produceRecords", "/topics/small/messages", {
+    json: { records: [{ value: "x".repeat(2000) }] }, expect: 413, code: "record_too_large" });
+  {
+    // all or nothing: nothing of a rejected request is written
+    const before = (await call("getOffsets", "/topics/orders/partitions/0/offsets", { expect: 200 })).json;
+    await call("produceRecords", P, { json: { records: [{ value: 1, partition: 0 }, { value: 1, partition: 0, x: 1 }] },
+      expect: 400, code: "unknown_field", note: "second record bad" });
+    const after = (await call("getOffsets", "/topics/orders/partitions/0/offsets", { expect: 200 })).json;
+    check(before?.latest === after?.latest, "produceRecords: a rejected request writes nothing",
+      `${before?.latest} -> ${after?.latest}`);
+  }
+
+  // -- fetch --
+  const F = "/topics/orders/partitions/0";
+  {
+    const { json } = await call("fetchRecords", F, { expect: 200, note: "from earliest" });
+    const recs = json?.records ?? [];
+    check(recs.length >= 9 && json?.next_offset === recs[recs.length - 1].offset + 1 &&
+      json?.high_watermark === json?.next_offset,
+    "fetchRecords: everything from earliest; next_offset follows the last record",
+    `${recs.length} records, next ${json?.next_offset}, hw ${json?.high_watermark}`);
+    const byTs = Object.fromEntries(recs.map((r) => [r.timestamp, r]));
+    check(JSON.stringify(byTs[1000]?.value) === '{"n":1}' && byTs[1000]?.key === null,
+      "fetchRecords: a JSON value comes back embedded; no key is null", JSON.stringify(byTs[1000]));
+    check(byTs[2000] && byTs[2000].value === null, "fetchRecords: a null value is \"value\":null", JSON.stringify(byTs[2000]));
+    check(byTs[3000]?.key_base64 === "/w==" && byTs[3000]?.value === "text",
+      "fetchRecords: a non-UTF-8 key comes back as key_base64", JSON.stringify(byTs[3000]));
+    const raw = recs.find((r) => r.key === "k1");
+    check(raw?.value_base64 === Buffer.from("hello, raw").toString("base64") &&
+      raw?.headers?.["content-type"] === "text/plain",
+    "fetchRecords: a raw non-JSON body comes back as value_base64 with its content-type header",
+    JSON.stringify(raw));
+    const rawJson = recs.find((r) => r.value && r.value.records === "not an envelope");
+    check(!!rawJson, "fetchRecords: a raw JSON body comes back as value, verbatim");
+    const empty = recs.find((r) => r.value_base64 === Buffer.from([0xff, 0, 0xfe]).toString("base64"));
+    check(!!empty && empty.headers["content-type"] === "application/octet-stream",
+      "fetchRecords: a raw binary body comes back as value_base64");
+  }
+  {
+    const { json } = await call("fetchRecords", `${F}?offset=1&limit=2`, { expect: 200, note: "limit" });
+    check(json?.records?.length === 2 && json.records[0].offset === 1 && json.next_offset === 3,
+      "fetchRecords: offset and limit", JSON.stringify(json?.records?.map((r) => r.offset)));
+  }
+  {
+    const { json } = await call("fetchRecords", `${F}?value_format=base64&limit=1&offset=${firstOffset}`, { expect: 200, note: "base64" });
+    check(json?.records?.[0]?.value_base64 === Buffer.from('{"n":1}').toString("base64"),
+      "fetchRecords: value_format=base64 forces value_base64", JSON.stringify(json?.records?.[0]));
+  }
+  await call("fetchRecords", `${F}?value_format=auto&max_bytes=1`, { expect: 200, note: "max_bytes=1, auto" });
+  {
+    await call("createTopic", "/topics", { json: { name: "timeline" }, expect: 201, note: "for timestamps" });
+    await call("produceRecords", "/topics/timeline/messages", {
+      json: { records: [1000, 2000, 3000].map((t) => ({ value: t, timestamp: t })) }, expect: 200 });
+    const T = "/topics/timeline/partitions/0";
+    let { json } = await call("fetchRecords", `${T}?timestamp=2500`, { expect: 200, note: "timestamp" });
+    check(json?.records?.[0]?.offset === 2 && json.records[0].timestamp === 3000,
+      "fetchRecords: timestamp finds the first record at or after it", JSON.stringify(json?.records?.[0]));
+    ({ json } = await call("fetchRecords", `${T}?timestamp=-5`, { expect: 200, note: "timestamp before all" }));
+    check(json?.records?.[0]?.offset === 0, "fetchRecords: a timestamp before every record reads from the start");
+    ({ json } = await call("fetchRecords", `${T}?timestamp=4000`, { expect: 200, note: "timestamp after all" }));
+    check(json?.records?.length === 0 && json?.next_offset === 3,
+      "fetchRecords: a timestamp after every record reads at the high watermark", JSON.stringify(json));
+  }
+  {
+    const { json } = await call("fetchRecords", `${F}?offset=latest`, { expect: 200, note: "latest" });
+    check(json?.records?.length === 0 && json?.next_offset === json?.high_watermark,
+      "fetchRecords: offset=latest is empty", JSON.stringify(json));
+  }
+  {
+    const { json, ms } = await call("fetchRecords", `${F}?offset=latest&wait_ms=300`, { expect: 200, note: "long poll, no data" });
+    check(json?.records?.length === 0 && ms >= 250, "fetchRecords: a long poll with no data waits and answers empty",
+      `${ms} ms`);
+  }
+  {
+    const { json: off } = await call("getOffsets", `${F}/offsets`, { expect: 200 });
+    const poll = call("fetchRecords", `${F}?offset=${off?.latest}&wait_ms=10000`, { expect: 200, note: "long poll, woken" });
+    await sleep(200);
+    await call("produceRecords", P, { json: { records: [{ value: "wake", partition: 0 }] }, expect: 200, note: "wakes the poll" });
+    const { json, ms } = await poll;
+    check(json?.records?.length === 1 && json.records[0].value === "wake" && ms < 9000,
+      "fetchRecords: a long poll answers as soon as a record comes", `${ms} ms ${JSON.stringify(json?.records)}`);
+  }
+  await call("fetchRecords", `${F}?access_token=${TOKEN}&limit=1`, { token: null, expect: 200, note: "access_token" });
+  await call("fetchRecords", `${F}?offset=999999`, { expect: 416, code: "offset_out_of_range" });
+  {
+    const { json } = await call("fetchRecords", `${F}?offset=-1`, { expect: 416, code: "offset_out_of_range", note: "negative" });
+    check(json?.earliest === 0 && typeof json?.latest === "number", "fetchRecords 416: earliest and latest are there",
+      JSON.stringify(json));
+  }
+  for (const q of ["limit=0", "limit=10001", "limit=x", "max_bytes=0", "max_bytes=67108865",
+    "wait_ms=-1", "wait_ms=30001", "value_format=hex", "offset=first", "offset=1&timestamp=1",
+    "timestamp=soon"])
+    await call("fetchRecords", `${F}?${q}`, { expect: 400, code: "invalid_parameter" });
+  await call("fetchRecords", "/topics/orders/partitions/x", { expect: 400, code: "invalid_partition" });
+  await call("fetchRecords", "/topics/orders/partitions/-1", { expect: 400, code: "invalid_partition" });
+  await call("fetchRecords", "/topics/orders/partitions/4", { expect: 404, code: "partition_not_found" });
+  await call("fetchRecords", "/topics/nope/partitions/0", { expect: 404, code: "topic_not_found" });
+  await call("fetchRecords", F, { token: null, expect: 401, code: "unauthorized" });
+
+  await call("getOffsets", "/topics/orders/partitions/0/offsets", { expect: 200 });
+  await call("getOffsets", `/topics/orders/partitions/0/offsets?access_token=${TOKEN}`, { token: null, expect: 200, note: "access_token" });
+  await call("getOffsets", "/topics/orders/partitions/9/offsets", { expect: 404, code: "partition_not_found" });
+  await call("getOffsets", "/topics/nope/partitions/0/offsets", { expect: 404, code: "topic_not_found" });
+  await call("getOffsets", "/topics/orders/partitions/zero/offsets", { expect: 400, code: "invalid_partition" });
+  await call("getOffsets", "/topics/orders/partitions/0/offsets", { token: null, expect: 401, code: "unauthorized" });
+
+  // -- router level --
+  {
+    const { res } = await callRoute("MethodNotAllowed", "PUT", "/topics", { expect: 405 });
+    check(res.headers.get("allow") === "GET, HEAD, POST", "405: Allow lists GET, HEAD, POST", res.headers.get("allow"));
+  }
+  {
+    const { res } = await callRoute("MethodNotAllowed", "GET", "/topics/orders/messages", { expect: 405 });
+    check(res.headers.get("allow") === "POST", "405: Allow lists POST", res.headers.get("allow"));
+  }
+  await callRoute("MethodNotAllowed", "POST", "/healthz", { expect: 405 });
+  await callRoute("NotFound", "GET", "/nope", { expect: 404 });
+  await callRoute("NotFound", "GET", "/topics/orders/partitions", { expect: 404 });
+
+  // -- delete --
+  await call("deleteTopic", "/topics/defaults", { expect: 204 });
+  await call("getTopic", "/topics/defaults", { expect: 404, code: "topic_not_found", note: "deleted" });
+  await call("deleteTopic", "/topics/defaults", { expect: 404, code: "topic_not_found", note: "again" });
+  await call("deleteTopic", "/topics/bad%20name", { expect: 400, code: "invalid_topic_name" });
+  await call("deleteTopic", "/topics/orders", { token: null, expect: 401, code: "unauthorized" });
+  await call("deleteTopic", "/topics/orders", { expect: 204 });
+  {
+    const { json } = await call("listTopics", "/topics", { expect: 200, note: "after deletes" });
+    check(JSON.stringify(json?.topics?.map((t) => t.name)) === JSON.stringify(["hooks", "small", "timeline"]),
+      "listTopics: deleted topics are gone", JSON.stringify(json?.topics?.map((t) => t.name)));
+  }
+}
+
+// ---- run ----
+
+try {
+  if (await startServer()) {
+    await operationsScenarios();
+    for (const id of operations.keys())
+      check(exercised.has(id), `operation ${id} was exercised`,
+        "no request of this test called it");
+    console.log(`     statuses seen: ${[...exercised].map(([id, s]) => `${id} ${[...s].sort().join("/")}`).join(", ")}`);
+  }
+} catch (err) {
+  check(false, "the contract test ran to the end", err.stack);
+} finally {
+  await stopServer();
+  if (child && exited && exited.code !== 0) {
+    try {
+      console.log(`--- server log (${logPath}) ---\n${readFileSync(logPath, "utf8").slice(-4000)}`);
+    } catch { /* no log */ }
+  }
+  if (process.env.RILL_TEST_KEEP) console.log(`kept ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
