@@ -60,12 +60,45 @@ static void add_bytes_field(struct buf *b, const char *name, const uint8_t *data
     }
 }
 
-void api_record_json(struct buf *b, const struct record *r, bool value_base64)
+static bool header_is_text(const struct record_header *h)
+{
+    return utf8_check((const char *)h->key, (size_t)h->key_len) &&
+           (h->value_len < 0 || utf8_check((const char *)h->value, (size_t)h->value_len));
+}
+
+/* ,"headers":{...} with the UTF-8 headers (always there), or, with 'binary', the
+ * others as ,"headers_base64":{...} (only when there are some). */
+static void add_headers(struct buf *b, const struct record *r, bool binary)
 {
     const uint8_t *cur = r->raw_headers, *end = r->raw_headers + r->raw_headers_len;
     struct record_header h;
     bool first = true;
 
+    while (record_header_next(&cur, end, &h) == 1) {
+        if (header_is_text(&h) == binary)
+            continue;
+        buf_addstr(b, first ? (binary ? ",\"headers_base64\":{" : ",\"headers\":{") : ",");
+        first = false;
+        if (binary)
+            add_base64(b, h.key, (size_t)h.key_len);
+        else
+            json_add_string(b, (const char *)h.key, (size_t)h.key_len);
+        buf_addch(b, ':');
+        if (h.value_len < 0)
+            buf_addstr(b, "null");
+        else if (binary)
+            add_base64(b, h.value, (size_t)h.value_len);
+        else
+            json_add_string(b, (const char *)h.value, (size_t)h.value_len);
+    }
+    if (!first)
+        buf_addch(b, '}');
+    else if (!binary)
+        buf_addstr(b, ",\"headers\":{}");
+}
+
+void api_record_json(struct buf *b, const struct record *r, bool value_base64)
+{
     buf_printf(b, "{\"offset\":%" PRId64 ",\"timestamp\":%" PRId64 ",", r->offset,
                r->timestamp);
     add_bytes_field(b, "key", r->key, r->key_len, false);
@@ -79,23 +112,9 @@ void api_record_json(struct buf *b, const struct record *r, bool value_base64)
         buf_addstr(b, "\"value_base64\":");
         add_base64(b, r->value, (size_t)r->value_len);
     }
-    buf_addstr(b, ",\"headers\":{");
-    while (record_header_next(&cur, end, &h) == 1) {
-        if (!utf8_check((const char *)h.key, (size_t)h.key_len))
-            continue; /* a name that cannot be a JSON key: only Kafka clients make these */
-        if (!first)
-            buf_addch(b, ',');
-        first = false;
-        json_add_string(b, (const char *)h.key, (size_t)h.key_len);
-        buf_addch(b, ':');
-        if (h.value_len < 0)
-            buf_addstr(b, "null");
-        else if (utf8_check((const char *)h.value, (size_t)h.value_len))
-            json_add_string(b, (const char *)h.value, (size_t)h.value_len);
-        else
-            add_base64(b, h.value, (size_t)h.value_len);
-    }
-    buf_addstr(b, "}}");
+    add_headers(b, r, false);
+    add_headers(b, r, true);
+    buf_addch(b, '}');
 }
 
 /* Parses an integer query parameter within [lo, hi], or answers 400. */
