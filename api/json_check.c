@@ -42,8 +42,8 @@ static inline uint64_t word_has_byte(uint64_t w, uint64_t c)
 /* True if all 8 bytes of 'w' may stand unescaped in a string and are ASCII. */
 static inline bool word_is_plain(uint64_t w)
 {
-    uint64_t special = w | word_has_below(w, 0x20) | word_has_byte(w, '"') |
-                       word_has_byte(w, '\\');
+    uint64_t special =
+        w | word_has_below(w, 0x20) | word_has_byte(w, '"') | word_has_byte(w, '\\');
 
     return (special & HIGHS) == 0;
 }
@@ -121,7 +121,14 @@ static const unsigned char *scan_escape(const unsigned char *p, const unsigned c
     if (p == end)
         return NULL;
     switch (*p) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
         return p + 1;
     case 'u':
         break;
@@ -234,7 +241,7 @@ static const unsigned char *scan_scalar(const unsigned char *p, const unsigned c
     }
 }
 
-/* ws string ws ':' — an object member's name, up to where its value may start. */
+/* ws string ws ':', an object member's name, up to where its value may start. */
 static const unsigned char *scan_name(const unsigned char *p, const unsigned char *end)
 {
     p = skip_ws(p, end);

@@ -27,13 +27,13 @@
 #define TIMER_MAX_SLEEP_MS (3600 * 1000)
 
 struct timer_slot {
-    int64_t due_ms;   /* copied from t->due_ms by timer_arm() */
+    int64_t due_ms; /* copied from t->due_ms by timer_arm() */
     struct timer *t;
 };
 
 struct timer_wheel {
-    pthread_mutex_t lock;    /* guards everything below and every armed timer */
-    pthread_cond_t wake;     /* CLOCK_MONOTONIC; new root or stopping */
+    pthread_mutex_t lock; /* guards everything below and every armed timer */
+    pthread_cond_t wake;  /* CLOCK_MONOTONIC; new root or stopping */
     pthread_t thread;
     struct timer_slot *heap; /* min-heap on due_ms */
     size_t n;                /* slots in use */

@@ -13,12 +13,12 @@
 
 /* Embedded in the caller's struct, caller-owned; starts zeroed (armed false). */
 struct timer {
-    int64_t due_ms;                 /* CLOCK_MONOTONIC ms; read once, by timer_arm() */
-    void (*fire)(struct timer *t);  /* runs on the timer thread WITH the wheel's lock
-                                       held: must be quick, must not call timer_*() */
-    size_t heap_index;              /* private */
-    bool armed;                     /* private: set by timer_arm(), cleared before fire()
-                                       or by timer_cancel() / timer_wheel_stop() */
+    int64_t due_ms;                /* CLOCK_MONOTONIC ms; read once, by timer_arm() */
+    void (*fire)(struct timer *t); /* runs on the timer thread WITH the wheel's lock
+                                      held: must be quick, must not call timer_*() */
+    size_t heap_index;             /* private */
+    bool armed;                    /* private: set by timer_arm(), cleared before fire()
+                                      or by timer_cancel() / timer_wheel_stop() */
 };
 
 struct timer_wheel;
