@@ -209,9 +209,9 @@ static bool parse_fetch(struct api_ctx *ctx, struct fetch *f)
         f->offset = partition_log_start(f->p);
     } else if (!strcmp(offset, "latest")) {
         f->offset = partition_high_watermark(f->p);
-    } else if (api_parse_i64(offset, &f->offset)) {
+    } else if (api_parse_i64(offset, &f->offset) || f->offset < 0) {
         reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
-                      "'offset' must be an integer, 'earliest' or 'latest'");
+                      "'offset' must be a non-negative integer, 'earliest' or 'latest'");
         return false;
     }
     if (f->offset < partition_log_start(f->p) || f->offset > partition_high_watermark(f->p)) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_check.h"
 #include "api/murmur2.h"
 #include "common/xalloc.h"
 
@@ -87,6 +88,11 @@ static bool decode_base64(struct produce *pr, json_t *v, const uint8_t **out, in
                             sodium_base64_VARIANT_URLSAFE,
                             sodium_base64_VARIANT_URLSAFE_NO_PADDING};
 
+    /* libsodium 1.0.18 takes bytes >= 0x80 as digits: only the base64 alphabets pass */
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || strchr("+/-_=", s[i])))
+            return false;
     for (size_t k = 0; k < 4; k++) {
         const char *end;
         if (!sodium_base642bin(bin, n / 4 * 3 + 3, s, n, NULL, &got, &end, variants[k]) &&
@@ -203,6 +209,11 @@ static bool parse_record(struct produce *pr, size_t i, json_t *o, int32_t sticky
         char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
         r->rec.value = own(pr, text);
         r->rec.value_len = (int32_t)strlen(text);
+        /* what a fetch can embed again as JSON (json_check's nesting limit) */
+        if (!json_check(text, strlen(text)))
+            return bad(pr, 400, "invalid_record",
+                       "records[%zu].%s is nested deeper than %d levels", i, "value",
+                       JSON_CHECK_MAX_DEPTH);
     }
     if (val64 && (!json_is_string(val64) || !decode_base64(pr, val64, &r->rec.value,
                                                            &r->rec.value_len)))

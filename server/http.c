@@ -39,10 +39,11 @@ struct http_server {
     struct MHD_Daemon *daemon;
     struct api *api;                    /* borrowed */
     const struct server_config *config; /* borrowed */
-    MHD_socket listen_fd;               /* from MHD_quiesce_daemon, closed at stop */
     bool quiesced;
     atomic_bool draining;  /* responses then carry Connection: close */
     atomic_uint in_flight; /* req_ctx allocated and not yet freed */
+    atomic_uint busy;      /* requests handed to the API and not yet completed */
+    _Atomic int64_t last_upload_ms; /* CLOCK_MONOTONIC ms of the last body bytes */
     char *tls_cert;        /* PEM text, kept for the daemon's lifetime */
     char *tls_key;
 };
@@ -56,6 +57,8 @@ struct req_ctx {
     char client[INET6_ADDRSTRLEN];
     unsigned status;   /* 0 until a response is queued */
     bool headers_seen; /* the access handler ran once */
+    bool dispatched;   /* handed to the API: counted in 'busy' until completed */
+    bool late;         /* begun after the drain began: answered 503 */
     size_t body_bytes; /* of the request body so far */
     struct buf body;   /* the request body, up to --max-body-bytes */
     struct api_pair *pairs; /* headers then query arguments, for the API */
@@ -145,6 +148,14 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
         snprintf(out, size, "-");
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static struct req_ctx *req_new(struct http_server *s, struct MHD_Connection *conn,
                                const char *target)
 {
@@ -154,6 +165,7 @@ static struct req_ctx *req_new(struct http_server *s, struct MHD_Connection *con
     clock_gettime(CLOCK_MONOTONIC, &rc->start);
     rc->target = loggable_target(target ? target : "");
     rc->raw_target = xstrdup(target ? target : "");
+    rc->late = atomic_load(&s->draining);
     buf_init(&rc->body);
     snprintf(rc->method, sizeof(rc->method), "-");
     client_address(conn, rc->client, sizeof(rc->client));
@@ -210,6 +222,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     log_info("%s \"%s %s\" %s %.3fms%s%s%s", rc->client, rc->method, rc->target, status,
              ms, why ? " (" : "", why ? why : "", why ? ")" : "");
     api_call_free(s->api, rc->call);
+    if (rc->dispatched)
+        atomic_fetch_sub(&s->busy, 1);
     free(rc->target);
     free(rc->raw_target);
     free(rc->pairs);
@@ -310,14 +324,17 @@ static bool declares_too_much(struct MHD_Connection *conn, size_t max)
 struct pair_list {
     struct api_pair *pairs;
     size_t n, cap;
+    bool has_nul; /* a key or value held a NUL byte (%00): it would be cut short */
 };
 
 static enum MHD_Result collect_pair(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+                                    size_t key_size, const char *value, size_t value_size)
 {
     struct pair_list *l = cls;
 
     (void)kind;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size))
+        l->has_nul = true;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
         l->pairs = xrealloc(l->pairs, l->cap * sizeof(*l->pairs));
@@ -373,11 +390,19 @@ static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
     struct api_response ar;
     enum api_status st;
 
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_pair, &l);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_pair, &l);
     rc->nheaders = l.n;
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_pair, &l);
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_pair, &l);
     rc->nquery = l.n - rc->nheaders;
     rc->pairs = l.pairs;
+    if (l.has_nul)
+        return reply_problem(rc, conn, MHD_HTTP_BAD_REQUEST, "Bad Request", "bad_query",
+                             NULL, "a query parameter or header holds a NUL byte (%%00)");
+    if (rc->late)
+        return reply_problem(rc, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Service Unavailable",
+                             "shutting_down", NULL, "the server is shutting down");
+    rc->dispatched = true;
+    atomic_fetch_add(&rc->server->busy, 1);
     rc->req = (struct api_request){
         .method = method,
         .target = rc->raw_target,
@@ -447,6 +472,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
+        atomic_store(&s->last_upload_ms, mono_ms());
         rc->body_bytes += *upload_data_size;
         /* a chunked body over the limit: no response is possible mid-body in MHD
          * 0.9.75, so drop the connection */
@@ -527,9 +553,9 @@ int http_start(struct http_server **out, const struct server_config *c, struct a
 
     s->config = c;
     s->api = api;
-    s->listen_fd = MHD_INVALID_SOCKET;
     atomic_init(&s->draining, false);
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->busy, 0);
     if (!MHD_is_feature_supported(MHD_FEATURE_EPOLL)) {
         log_error("this libmicrohttpd was built without epoll support");
         ret = -ENOTSUP;
@@ -588,18 +614,28 @@ int http_bound_address(const struct http_server *s, char *out, size_t size)
     return config_format_addr((const struct sockaddr *)&ss, out, size);
 }
 
+/* Not MHD_quiesce_daemon(): with epoll and a thread pool, libmicrohttpd 0.9.75 can
+ * abort in it ("Failed to remove listen FD from epoll set"). The listening socket
+ * stays open until http_stop(); requests that arrive meanwhile get 503. */
 void http_quiesce(struct http_server *s)
 {
     if (!s || s->quiesced)
         return;
     atomic_store(&s->draining, true);
-    s->listen_fd = MHD_quiesce_daemon(s->daemon);
     s->quiesced = true;
 }
 
+/* Requests the API is working on, and those still receiving their body while any
+ * body bytes arrived in the last second. A client that went quiet mid-request
+ * (libmicrohttpd only notices at the connection timeout) must not hold up a
+ * shutdown; nothing of theirs was acknowledged. */
 unsigned http_in_flight(const struct http_server *s)
 {
-    return atomic_load(&s->in_flight);
+    unsigned busy = atomic_load(&s->busy), all = atomic_load(&s->in_flight);
+
+    if (all > busy && mono_ms() - atomic_load(&s->last_upload_ms) < 1000)
+        return all;
+    return busy;
 }
 
 void http_stop(struct http_server *s)
@@ -608,7 +644,5 @@ void http_stop(struct http_server *s)
         return;
     http_quiesce(s);
     MHD_stop_daemon(s->daemon);
-    if (s->listen_fd != MHD_INVALID_SOCKET)
-        close(s->listen_fd);
     http_free(s);
 }

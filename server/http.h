@@ -5,8 +5,8 @@
  *
  *     http_start()         listening and serving; threads started with the signal
  *                          mask of the caller (main blocks SIGTERM/SIGINT first)
- *     http_quiesce()       stop accepting; requests in flight carry on and get
- *                          `Connection: close`
+ *     http_quiesce()       new requests get 503; requests in flight carry on and
+ *                          get `Connection: close`
  *     http_in_flight()     poll until 0 (or a grace period ends)
  *     http_stop()          close every connection, join the threads, free
  *
@@ -36,7 +36,7 @@ int http_bound_address(const struct http_server *s, char *out, size_t size);
 /* Stops accepting connections; established ones are still served. Idempotent. */
 void http_quiesce(struct http_server *s);
 
-/* Requests begun (request line read) and not yet completed. */
+/* Requests handed to the API and not yet completed (not those still receiving). */
 unsigned http_in_flight(const struct http_server *s);
 
 /* Quiesces if not done, closes every connection (requests still running end with

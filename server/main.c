@@ -80,6 +80,8 @@ static int storage_start(const struct server_config *c)
     ret = store_open(&engine, c->data_dir);
     if (ret)
         log_error("cannot open the log in '%s': %s", c->data_dir, strerror(-ret));
+    else
+        store_set_retention_check_ms(engine, c->retention_check_ms);
     return ret;
 }
 

@@ -597,6 +597,50 @@ int partition_append_records(struct partition *p, const struct record *recs, siz
     return ret;
 }
 
+/* ---- retention ---- */
+
+int partition_apply_retention(struct partition *p, int64_t now_ms)
+{
+    struct segment_list *old, *l;
+    uint64_t total = 0;
+    size_t drop = 0;
+    int64_t ms, bytes;
+
+    pthread_mutex_lock(&p->append_lock);
+    old = p->segments;
+    ms = p->config.retention_ms;
+    bytes = p->config.retention_bytes;
+    for (size_t i = 0; i < old->n; i++)
+        total += segment_size(old->segs[i]);
+    while (drop + 1 < old->n) { /* never the active segment */
+        struct segment *s = old->segs[drop];
+        bool expired = ms >= 0 && atomic_load(&s->max_timestamp) < now_ms - ms;
+        bool too_big = bytes >= 0 && total - segment_size(s) >= (uint64_t)bytes;
+
+        if (!expired && !too_big)
+            break;
+        total -= segment_size(s);
+        drop++;
+    }
+    if (drop) {
+        l = list_new(old->n - drop);
+        for (size_t i = 0; i < old->n; i++) {
+            if (i < drop) {
+                atomic_store(&old->segs[i]->remove_on_close, true);
+                continue;
+            }
+            segment_get(old->segs[i]);
+            l->segs[i - drop] = old->segs[i];
+        }
+        atomic_store_explicit(&p->log_start, l->segs[0]->base_offset, memory_order_release);
+        swap_list(p, l);
+        log_info("partition '%s': retention deleted %zu segment%s, log starts at %" PRId64,
+                 p->dir, drop, drop == 1 ? "" : "s", partition_log_start(p));
+    }
+    pthread_mutex_unlock(&p->append_lock);
+    return (int)drop;
+}
+
 /* ---- reading ---- */
 
 /* Index of the last segment whose base offset is <= offset (0 if none). */

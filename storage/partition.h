@@ -50,6 +50,8 @@ struct partition_config {
     int64_t segment_ms;     /* roll when the active segment is this old */
     bool flush_always;      /* flush.policy=always (else interval) */
     int64_t flush_ms;       /* interval between syncs for flush.policy=interval */
+    int64_t retention_ms;   /* delete closed segments older than this; -1 never */
+    int64_t retention_bytes; /* ... while this much would remain; -1 no limit */
 };
 
 /* An immutable snapshot of the segment list; readers hold a reference while reading. */
@@ -143,6 +145,13 @@ bool partition_watch_durable(struct partition *p, struct partition_waiter *w);
 /* Takes 'w' off its list. Once this returns, w->fire is not running and will not run,
  * so 'w' may be freed. Harmless if 'w' was never listed or has fired. */
 void partition_unwatch(struct partition *p, struct partition_waiter *w);
+
+/* Retention: deletes whole closed segments whose newest record is older than
+ * retention.ms, and the oldest closed segments while at least retention.bytes would
+ * remain (Kafka's rules); the log start moves up. The active segment stays. Readers
+ * that hold a deleted segment keep reading it; its files go with the last reference.
+ * Returns the number of segments deleted. */
+int partition_apply_retention(struct partition *p, int64_t now_ms);
 
 /* For flush.policy=interval: syncs if there is unsynced data and flush.ms has passed
  * since the last sync. Returns 0 or -errno. */

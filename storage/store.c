@@ -30,6 +30,8 @@ struct store {
     pthread_mutex_t flusher_lock;
     pthread_cond_t flusher_cond;
     bool stopping;
+    _Atomic int64_t retention_check_ms;
+    int64_t next_retention; /* under flusher_lock: when retention runs next */
     struct partition **sync_queue; /* under flusher_lock; each holds a topic reference */
     size_t nsync, sync_cap;
 };
@@ -166,6 +168,32 @@ static void deadline_in(struct timespec *until, int64_t ms)
     }
 }
 
+void store_set_retention_check_ms(struct store *s, int64_t ms)
+{
+    atomic_store(&s->retention_check_ms, ms);
+    pthread_mutex_lock(&s->flusher_lock);
+    s->next_retention = 0; /* at once, then every 'ms' */
+    pthread_cond_signal(&s->flusher_cond);
+    pthread_mutex_unlock(&s->flusher_lock);
+}
+
+int store_apply_retention(struct store *s)
+{
+    int64_t now = wall_ms();
+    struct topic **list;
+    size_t n;
+    int deleted = 0;
+
+    store_list_topics(s, &list, &n);
+    for (size_t i = 0; i < n; i++)
+        for (int32_t k = 0; k < topic_partition_count(list[i]); k++)
+            deleted += partition_apply_retention(topic_partition(list[i], k), now);
+    store_free_list(list, n);
+    return deleted;
+}
+
+/* The background thread: syncs queued partitions (durable waiters), syncs interval
+ * partitions when due, applies retention every retention_check_ms. */
 static void *flusher_main(void *arg)
 {
     struct store *s = arg;
@@ -174,6 +202,7 @@ static void *flusher_main(void *arg)
     pthread_mutex_lock(&s->flusher_lock);
     while (!s->stopping) {
         struct timespec until;
+        int64_t wake;
 
         sync_queued(s);
         if (wall_ms() >= next_due) {
@@ -181,9 +210,16 @@ static void *flusher_main(void *arg)
             next_due = wall_ms() + flush_due(s);
             pthread_mutex_lock(&s->flusher_lock);
         }
+        if (wall_ms() >= s->next_retention) {
+            s->next_retention = wall_ms() + atomic_load(&s->retention_check_ms);
+            pthread_mutex_unlock(&s->flusher_lock);
+            store_apply_retention(s);
+            pthread_mutex_lock(&s->flusher_lock);
+        }
         if (s->stopping || s->nsync)
             continue;
-        deadline_in(&until, next_due - wall_ms());
+        wake = next_due < s->next_retention ? next_due : s->next_retention;
+        deadline_in(&until, wake - wall_ms());
         pthread_cond_timedwait(&s->flusher_cond, &s->flusher_lock, &until);
     }
     sync_queued(s); /* nobody waits forever: the last waiters get their sync */
@@ -258,6 +294,7 @@ int store_open(struct store **out, const char *data_dir)
     pthread_mutex_init(&s->flusher_lock, NULL);
     pthread_cond_init(&s->flusher_cond, NULL);
     s->trash_seq = (uint64_t)wall_ms();
+    atomic_init(&s->retention_check_ms, 30000);
 
     ret = io_mkdir_synced(data_dir);
     if (!ret)

@@ -20,6 +20,11 @@ struct store;
 /* Opens (creating if needed) the store in 'data_dir' and every topic in it. A topic
  * that cannot be opened is logged and left out. Returns 0 or -errno. */
 int store_open(struct store **out, const char *data_dir);
+/* How often the background thread applies retention (default 30000 ms). */
+void store_set_retention_check_ms(struct store *s, int64_t ms);
+/* Applies retention to every partition now; returns the segments deleted. */
+int store_apply_retention(struct store *s);
+
 /* Stops the flusher and closes every topic (checkpoints written). Topics still held
  * elsewhere are closed when their last reference goes. NULL is a no-op. */
 void store_close(struct store *s);

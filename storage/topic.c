@@ -18,6 +18,8 @@ struct partition_config topic_partition_config(const struct topic_config *c)
         .segment_ms = c->segment_ms,
         .flush_always = c->flush_policy == FLUSH_ALWAYS,
         .flush_ms = c->flush_ms,
+        .retention_ms = c->retention_ms,
+        .retention_bytes = c->retention_bytes,
     };
     return pc;
 }

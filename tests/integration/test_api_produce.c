@@ -755,8 +755,7 @@ Test(api_produce, interval_flush_topics_answer_and_serve_the_records)
  * (JSON_CHECK_MAX_DEPTH): a value of 65..2048 levels goes in as "value" and comes back
  * as "value_base64". Disabled until produce refuses what fetch cannot embed (or fetch
  * embeds it). */
-Test(api_produce, a_deeply_nested_json_value_comes_back_as_value_or_is_refused,
-     .disabled = true)
+Test(api_produce, a_deeply_nested_json_value_comes_back_as_value_or_is_refused)
 {
     struct ac_text body = {0}, value = {0};
     struct http_response r;

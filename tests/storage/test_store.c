@@ -309,3 +309,73 @@ Test(store, data_waiters_fire_when_records_arrive_and_not_after_unwatch)
     cr_assert(partition_watch(p, &gone), "offset 0 exists: true at once");
     topic_put(t);
 }
+
+static int64_t api_now_for_tests(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct topic *create_with(const char *name, const char *const *kv)
+{
+    struct topic_meta m;
+    struct topic *t;
+    char err[160];
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.name, sizeof(m.name), "%s", name);
+    m.partitions = 1;
+    topic_config_defaults(&m.config);
+    for (; *kv; kv += 2)
+        cr_assert(eq(int, topic_config_set(&m.config, kv[0], kv[1], err, sizeof(err)), 0));
+    cr_assert(eq(int, store_create_topic(store, &m, &t), 0));
+    return t;
+}
+
+Test(store, retention_by_time_deletes_old_closed_segments_and_moves_the_log_start)
+{
+    const char *kv[] = {"segment.bytes", "1024", "retention.ms", "60000", NULL};
+    struct topic *t = create_with("old", kv);
+    struct partition *p = topic_partition(t, 0);
+    struct segment_list *l;
+    char v[256];
+    int64_t now = api_now_for_tests();
+
+    /* 30 batches of old records (timestamps an hour ago), then 3 new ones */
+    for (int64_t off = 0; off < 90; off += 3)
+        cr_assert(eq(int, logtest_append(p, off, 3, 100, now - 3600 * 1000), 0));
+    for (int64_t off = 90; off < 99; off += 3)
+        cr_assert(eq(int, logtest_append(p, off, 3, 100, now), 0));
+    cr_assert(gt(int, store_apply_retention(store), 0));
+    cr_assert(gt(i64, partition_log_start(p), 0));
+    l = partition_segments(p);
+    cr_assert(eq(i64, l->segs[0]->base_offset, partition_log_start(p)));
+    cr_assert(ge(i64, atomic_load(&l->segs[0]->max_timestamp), now - 60000),
+              "the first segment left holds new records");
+    segment_list_put(l);
+    cr_assert(eq(int, logtest_read(p, 0, v, sizeof(v), NULL), -ERANGE));
+    cr_assert(eq(int, logtest_read(p, 98, v, sizeof(v), NULL), 0));
+    topic_put(t);
+    reopen();
+    cr_assert(eq(int, store_get_topic(store, "old", &t), 0));
+    cr_assert(gt(i64, partition_log_start(topic_partition(t, 0)), 0), "the files are gone");
+    topic_put(t);
+}
+
+Test(store, retention_by_bytes_keeps_at_least_that_many_bytes)
+{
+    const char *kv[] = {"segment.bytes", "1024", "retention.bytes", "2048", NULL};
+    struct topic *t = create_with("big", kv);
+    struct partition *p = topic_partition(t, 0);
+
+    for (int64_t off = 0; off < 90; off += 3) /* recent: retention.ms keeps them */
+        cr_assert(eq(int, logtest_append(p, off, 3, 100, api_now_for_tests()), 0));
+    cr_assert(gt(int, store_apply_retention(store), 0));
+    cr_assert(ge(u64, partition_size_bytes(p), 2048));
+    cr_assert(lt(u64, partition_size_bytes(p), 2048 + 2 * 1024));
+    cr_assert(eq(i64, partition_high_watermark(p), 90));
+    cr_assert(eq(int, store_apply_retention(store), 0), "nothing more to delete");
+    topic_put(t);
+}

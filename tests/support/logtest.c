@@ -18,6 +18,8 @@ struct partition_config logtest_config(uint64_t segment_bytes, bool flush_always
         .segment_ms = INT64_MAX / 2,
         .flush_always = flush_always,
         .flush_ms = 1000,
+        .retention_ms = -1,
+        .retention_bytes = -1,
     };
     return c;
 }
