@@ -77,6 +77,7 @@ build/san/integration-tests: $(call san_obj,$(LIB_SRC) $(INTEG_SRC))
 # corpus and random mutations of it (so `make test` runs them); `make fuzz` builds the
 # same targets with clang's libFuzzer for long runs.
 build/san/fuzz/%: build/san/fuzz/%.o build/san/tests/support/fuzz_driver.o \
+                  build/san/tests/support/json_oracle.o \
                   $(call san_obj,$(LIB_SRC))
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -129,7 +130,8 @@ fuzz:
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	    echo "clang libFuzzer: build/fuzz/$$n"; \
 	    clang $(CPPFLAGS) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -o build/fuzz/$$n $$f $(LIB_SRC) $(LIB_ASM) $(LIBS) || exit 1; done
+	        -o build/fuzz/$$n $$f tests/support/json_oracle.c $(LIB_SRC) $(LIB_ASM) \
+	        $(LIBS) || exit 1; done
 	@echo "run e.g.: build/fuzz/fuzz_record fuzz/corpus/fuzz_record -max_total_time=60"
 
 clean:

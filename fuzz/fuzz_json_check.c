@@ -6,7 +6,7 @@
  *     JSON_ALLOW_NUL) except where jansson departs from RFC 8259: numbers too big for
  *     it and "\u0000" inside an object key (no verdict), nesting deeper than our 64
  *     (jansson allows 2048), and a raw NUL byte after a number or literal, which jansson
- *     drops (see tests/api/test_json_check.c, whose oracle this repeats);
+ *     drops (tests/support/json_oracle.c, shared with tests/api/test_json_check.c);
  *   - utf8_check() agrees with jansson's json_stringn(), which validates UTF-8;
  *   - whatever json_check() accepts is valid UTF-8 as a whole.
  * Seeds: fuzz/corpus/fuzz_json_check/. */
@@ -17,53 +17,9 @@
 #include <string.h>
 
 #include "api/json_check.h"
+#include "tests/support/json_oracle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Deepest nesting in a document jansson accepted, counted in the text (a duplicate key
- * hides the earlier value, and its depth, from jansson's tree). */
-static int text_depth(const char *s, size_t len)
-{
-    int depth = 0, max = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            max = ++depth > max ? depth : max;
-        } else if (c == ']' || c == '}') {
-            depth--;
-        }
-    }
-    return max;
-}
-
-/* 1 valid, 0 invalid, -1 where jansson cannot tell. */
-static int jansson_verdict(const char *s, size_t len)
-{
-    json_error_t err;
-    json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-
-    if (v) {
-        json_decref(v);
-        return text_depth(s, len) <= JSON_CHECK_MAX_DEPTH && !memchr(s, '\0', len);
-    }
-    switch (json_error_code(&err)) {
-    case json_error_numeric_overflow:
-    case json_error_null_byte_in_key:
-        return -1;
-    default:
-        return 0;
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -78,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(text, data, size);
     is_json = json_check(text, size);
     is_utf8 = utf8_check(text, size);
-    want = jansson_verdict(text, size);
+    want = json_oracle_verdict(text, size);
     if (want >= 0 && is_json != (bool)want)
         abort();
     str = json_stringn(text, size);

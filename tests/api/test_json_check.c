@@ -7,7 +7,7 @@
  * jansson as the oracle, and where it is not one (RFC 8259 says yes, jansson says no or
  * differs): it is called with JSON_DECODE_ANY | JSON_ALLOW_NUL, since without
  * JSON_ALLOW_NUL it rejects the valid escape \u0000; duplicate keys are valid JSON and
- * jansson accepts them by default. Remaining differences, handled in jansson_verdict():
+ * jansson accepts them by default. Remaining differences, handled in json_oracle_verdict():
  *   - depth: jansson accepts up to 2048 levels, we up to 64, so for a document jansson
  *     accepts the expected verdict is "it nests at most 64 deep";
  *   - numbers: jansson fails with json_error_numeric_overflow on integers outside int64
@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "api/json_check.h"
+#include "tests/support/json_oracle.h"
 
 TestSuite(json_check, .timeout = 60);
 
@@ -342,59 +343,13 @@ static size_t below(uint64_t *s, size_t n)
     return (size_t)(rng_next(s) % n);
 }
 
-/* The deepest nesting in a document jansson accepted. Counted in the text, not in
- * jansson's tree: with a duplicate key the tree keeps only the last value, so
- * {"a":[[]],"a":0} would look one level shallower than it is. */
-static int text_depth(const char *s, size_t len)
-{
-    int depth = 0, max = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++; /* skip the escaped character */
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            max = ++depth > max ? depth : max;
-        } else if (c == ']' || c == '}') {
-            depth--;
-        }
-    }
-    return max;
-}
-
-/* 1 valid, 0 invalid, -1 where jansson differs from RFC 8259 (see the top comment). */
-static int jansson_verdict(const char *s, size_t len)
-{
-    json_error_t err;
-    json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-
-    if (v) {
-        json_decref(v);
-        return text_depth(s, len) <= JSON_CHECK_MAX_DEPTH && !memchr(s, '\0', len);
-    }
-    switch (json_error_code(&err)) {
-    case json_error_numeric_overflow:
-    case json_error_null_byte_in_key:
-        return -1;
-    default:
-        return 0;
-    }
-}
-
 struct tally {
     long compared, valid, skipped;
 };
 
 static void agree(const char *s, size_t len, struct tally *t)
 {
-    int want = jansson_verdict(s, len);
+    int want = json_oracle_verdict(s, len);
     char text[4 * 600 + 1];
 
     if (want < 0) {
@@ -416,14 +371,14 @@ Test(json_check, the_tables_agree_with_jansson_where_it_decides)
     for (size_t i = 0; i < sizeof(valid_docs) / sizeof(valid_docs[0]); i++) {
         const struct doc *d = &valid_docs[i];
 
-        want = jansson_verdict(d->text, d->len);
+        want = json_oracle_verdict(d->text, d->len);
         cr_expect(want != 0, "jansson rejects %s",
                   show(d->text, d->len, text, sizeof(text)));
     }
     for (size_t i = 0; i < sizeof(invalid_docs) / sizeof(invalid_docs[0]); i++) {
         const struct doc *d = &invalid_docs[i];
 
-        want = jansson_verdict(d->text, d->len);
+        want = json_oracle_verdict(d->text, d->len);
         cr_expect(want != 1, "jansson accepts %s",
                   show(d->text, d->len, text, sizeof(text)));
     }
