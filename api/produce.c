@@ -366,16 +366,19 @@ static bool encode_batches(struct produce *pr, struct pshare *shares, size_t nsh
                 idx[n++] = i;
         shares[s].first_batch = out->n;
         while (start < n && ok) {
+            int64_t base_ts = pr->recs[idx[start]].rec.timestamp;
+            int64_t size = RECORD_BATCH_OVERHEAD;
             size_t count = 0;
-            int64_t size = 0;
 
-            /* grow the batch while it stays under the limit */
+            /* grow the batch one record at a time while it stays under the limit */
             while (start + count < n) {
-                tmp[count] = pr->recs[idx[start + count]].rec;
-                size = (int64_t)record_batch_size(tmp, count + 1);
-                if (size == 0 || size > pr->limit)
+                const struct record *r = &pr->recs[idx[start + count]].rec;
+                size_t more = record_size_in_batch(r, (int32_t)count, base_ts);
+
+                if (more == 0 || size + (int64_t)more > pr->limit)
                     break;
-                count++;
+                size += (int64_t)more;
+                tmp[count++] = *r;
             }
             if (count == 0) {
                 reply_problem(pr->ctx->resp, 413, "record_too_large", NULL,

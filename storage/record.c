@@ -253,6 +253,16 @@ static int batch_size(const struct record *recs, size_t n, size_t *size)
     return 0;
 }
 
+size_t record_size_in_batch(const struct record *r, int32_t offset_delta,
+                            int64_t base_timestamp)
+{
+    size_t body;
+
+    if (record_body_size(r, offset_delta, base_timestamp, &body))
+        return 0;
+    return varint_size32((int32_t)body) + body;
+}
+
 size_t record_batch_size(const struct record *recs, size_t n)
 {
     size_t size;

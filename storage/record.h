@@ -81,6 +81,13 @@ struct record_batch_header {
  * not fit in an int32 batchLength. */
 size_t record_batch_size(const struct record *recs, size_t n);
 
+/* The bytes record 'r' takes in a batch (its length varint included) at offset delta
+ * 'offset_delta' in a batch whose first record has timestamp 'base_timestamp', or 0 if
+ * it cannot be encoded. A batch's size is RECORD_BATCH_OVERHEAD plus its records'
+ * sizes: this lets a caller grow a batch one record at a time. */
+size_t record_size_in_batch(const struct record *r, int32_t offset_delta,
+                            int64_t base_timestamp);
+
 /* Appends to 'out' one batch holding recs[0..n) (n >= 1) with baseOffset 0 (stamp it
  * with record_batch_set_base_offset()). Timestamps are taken as given. Returns 0, or
  * -EMSGSIZE (nothing appended) if the batch would exceed RECORD_BATCH_MAX_BYTES, or

@@ -1284,3 +1284,26 @@ Test(record, random_garbage_never_passes)
         free(p);
     }
 }
+
+/* record_size_in_batch() adds up to record_batch_size(), one record at a time. */
+Test(record, sizes_in_batch_add_up_to_the_batch_size)
+{
+    struct record recs[50];
+    uint8_t val[300];
+
+    memset(val, 'v', sizeof(val));
+    for (int i = 0; i < 50; i++) {
+        size_t total = RECORD_BATCH_OVERHEAD;
+
+        recs[i] = (struct record){.timestamp = 1000 + (i % 7) * 100000 - i,
+                                  .key_len = i % 3 ? i : -1,
+                                  .key = val,
+                                  .value = val,
+                                  .value_len = i * 6};
+        for (int k = 0; k <= i; k++)
+            total += record_size_in_batch(&recs[k], k, recs[0].timestamp);
+        cr_assert(eq(sz, total, record_batch_size(recs, (size_t)i + 1)), "%d records", i + 1);
+    }
+    recs[0].value_len = -2;
+    cr_assert(eq(sz, record_size_in_batch(&recs[0], 0, 0), 0), "bad length: 0");
+}
