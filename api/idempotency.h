@@ -4,7 +4,8 @@
  *
  * Keys are kept in memory and in the log itself: the internal topic __idempotency
  * (one partition, flush.policy=always) holds one record per answered key, key =
- * "<topic>\n<Idempotency-Key>", value = 32-byte BLAKE2b of the request, then the
+ * "<topic>\n<topic created_ms>\n<Idempotency-Key>" (a topic made again under the same
+ * name starts with no keys), value = 32-byte BLAKE2b of the request, then the
  * answer's JSON. It is replayed at start, so a retry after a restart is still
  * recognised. A key's record is written only after the request's own records are
  * durable, and the answer waits for it: a crash in between at worst forgets a key

@@ -159,3 +159,22 @@ Test(idempotency, a_retry_after_a_restart_or_a_kill_is_still_recognised)
     cr_assert(eq(str, again, first));
     cr_assert(eq(i64, latest("orders"), 2), "still written once");
 }
+
+Test(idempotency, a_topic_deleted_and_made_again_has_none_of_the_old_keys)
+{
+    char url[512], out[256];
+    const char *headers[] = {auth, NULL};
+    struct http_response resp;
+    bool replayed;
+
+    cr_assert(eq(long, post("/topics/orders/messages", "k-6", body1, NULL, 0, NULL), 200));
+    snprintf(url, sizeof(url), "%s/topics/orders", server.url);
+    cr_assert(eq(int, http_request("DELETE", url, headers, NULL, 0, &resp), 0));
+    cr_assert(eq(long, resp.status, 204));
+    http_response_release(&resp);
+    cr_assert(eq(long, post("/topics", NULL, "{\"name\":\"orders\"}", NULL, 0, NULL), 201));
+    cr_assert(eq(long, post("/topics/orders/messages", "k-6", body1, out, sizeof(out),
+                            &replayed), 200));
+    cr_assert(not(replayed), "a new topic must not replay the old one's answer");
+    cr_assert(eq(i64, latest("orders"), 2), "written to the new topic: %s", out);
+}
