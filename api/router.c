@@ -16,19 +16,21 @@ struct route {
     const char *pattern; /* literal segments and {} for a parameter */
     api_handler handler;
     unsigned flags;
+    const char *params; /* the query parameters it takes, space-separated */
 };
 
 static const struct route routes[] = {
-    {"GET", "/healthz", api_get_health, ROUTE_PUBLIC},
-    {"GET", "/openapi.yaml", api_get_openapi, 0},
-    {"GET", "/topics", api_list_topics, 0},
-    {"POST", "/topics", api_create_topic, 0},
-    {"GET", "/topics/{}", api_get_topic, 0},
-    {"PATCH", "/topics/{}", api_update_topic, 0},
-    {"DELETE", "/topics/{}", api_delete_topic, 0},
-    {"POST", "/topics/{}/messages", api_produce_records, 0},
-    {"GET", "/topics/{}/partitions/{}", api_fetch_records, 0},
-    {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, 0},
+    {"GET", "/healthz", api_get_health, ROUTE_PUBLIC, NULL},
+    {"GET", "/openapi.yaml", api_get_openapi, 0, NULL},
+    {"GET", "/topics", api_list_topics, 0, "internal"},
+    {"POST", "/topics", api_create_topic, 0, ""},
+    {"GET", "/topics/{}", api_get_topic, 0, ""},
+    {"PATCH", "/topics/{}", api_update_topic, 0, ""},
+    {"DELETE", "/topics/{}", api_delete_topic, 0, ""},
+    {"POST", "/topics/{}/messages", api_produce_records, 0, "raw key partition"},
+    {"GET", "/topics/{}/partitions/{}", api_fetch_records, 0,
+     "offset timestamp limit max_bytes wait_ms value_format"},
+    {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, 0, ""},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -96,6 +98,41 @@ static void free_params(struct api_ctx *ctx)
     ctx->nparams = 0;
 }
 
+/* True if 'name' is a word of the space-separated 'list'. */
+static bool listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+            return true;
+    return false;
+}
+
+/* A query parameter the route does not take is a 400: a typo like ?ofset=5 must not
+ * silently read from the start. access_token is everyone's (GET); NULL: anything. */
+static bool known_params(const struct route *r, struct api_ctx *ctx)
+{
+    if (!r->params)
+        return true;
+    for (size_t i = 0; i < ctx->req->nquery; i++) {
+        const char *name = ctx->req->query[i].name;
+
+        bool printable = strlen(name) <= 64;
+
+        if (!strcmp(name, "access_token") || listed(r->params, name))
+            continue;
+        for (const char *c = name; *c && printable; c++)
+            printable = *c >= 0x20 && *c < 0x7f; /* the detail is JSON: ASCII only */
+        reply_problem(ctx->resp, 400, "unknown_parameter", NULL,
+                      "unknown query parameter '%s'%s%s", printable ? name : "?",
+                      *r->params ? "; this operation takes: " : "; this operation takes none",
+                      r->params);
+        return false;
+    }
+    return true;
+}
+
 enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
 {
     const char *target = ctx->req->target;
@@ -149,6 +186,8 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
     }
     buf_release(&allow);
     if (!(found->flags & ROUTE_PUBLIC) && !api_authenticate(ctx))
+        return API_DONE;
+    if (!known_params(found, ctx))
         return API_DONE;
     return found->handler(ctx);
 }
