@@ -626,6 +626,8 @@ async function operationsScenarios() {
   await call("fetchRecords", `${F}?offset=-1`, { expect: 400, code: "invalid_parameter", note: "negative" });
   await call("fetchRecords", `${F}?ofset=5`, { expect: 400, code: "unknown_parameter", note: "typo" });
   await call("listTopics", "/topics?intrnal=true", { expect: 400, code: "unknown_parameter" });
+  await call("createTopic", "/topics", { method: "POST", body: "name=x",
+    headers: { "content-type": "text/plain" }, expect: 415, code: "unsupported_media_type" });
   for (const q of ["limit=0", "limit=10001", "limit=x", "max_bytes=0", "max_bytes=67108865",
     "wait_ms=-1", "wait_ms=30001", "value_format=hex", "offset=first", "offset=1&timestamp=1",
     "timestamp=soon"])
