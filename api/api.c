@@ -18,14 +18,6 @@
 #define ADMIN_TOKEN_FILE "admin.token"
 #define TOKEN_PREFIX "rill_"
 
-int64_t api_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void token_hash(const char *token, size_t len, uint8_t out[32])
 {
     crypto_generichash(out, 32, (const unsigned char *)token, len, NULL, 0);
@@ -218,6 +210,21 @@ struct topic *api_topic_param(struct api_ctx *ctx)
         return NULL;
     }
     return t;
+}
+
+enum api_media api_media_type(const struct api_ctx *ctx)
+{
+    const char *ct = api_header(ctx, "Content-Type");
+    size_t n;
+
+    if (!ct)
+        return MEDIA_NONE;
+    n = strcspn(ct, "; ");
+    if (n == 16 && !strncasecmp(ct, "application/json", n))
+        return MEDIA_JSON;
+    if (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n))
+        return MEDIA_FORM; /* curl -d's default */
+    return MEDIA_OTHER;
 }
 
 /* The bearer token of the request: the Authorization header, or ?access_token= on a

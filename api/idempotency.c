@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "storage/backend.h"
@@ -30,14 +31,6 @@ struct idem_table {
     struct topic *topic;
     struct partition *p;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t bucket_of(const char *key)
 {
@@ -135,7 +128,7 @@ static int replay_record(void *arg, const struct record *r)
 static int replay(struct idem_table *t)
 {
     int64_t from;
-    int ret = partition_offset_for_time(t->p, now_ms() - IDEM_WINDOW_MS, &from);
+    int ret = partition_offset_for_time(t->p, clock_wall_ms() - IDEM_WINDOW_MS, &from);
 
     return ret ? ret : partition_for_each(t->p, from, replay_record, t);
 }
@@ -191,7 +184,7 @@ enum idem_result idem_begin(struct idem_table *t, const char *key, const uint8_t
 {
     struct idem_entry **slot, *e;
     enum idem_result r = IDEM_NEW;
-    int64_t now = now_ms();
+    int64_t now = clock_wall_ms();
 
     pthread_mutex_lock(&t->lock);
     expire(t, now);
@@ -234,7 +227,7 @@ int idem_finish(struct idem_table *t, const char *key, const uint8_t hash[32],
     size_t alen = strlen(answer);
     uint8_t *value = xmalloc(32 + alen);
     struct record r = {
-        .timestamp = now_ms(),
+        .timestamp = clock_wall_ms(),
         .key = (const uint8_t *)key,
         .key_len = (int32_t)strlen(key),
         .value = value,

@@ -43,6 +43,10 @@ typedef enum api_status (*api_handler)(struct api_ctx *ctx);
 const char *api_query(const struct api_ctx *ctx, const char *name);
 /* The value of header 'name' (case-insensitive), or NULL. */
 const char *api_header(const struct api_ctx *ctx, const char *name);
+/* The request's Content-Type, by media type (parameters like charset ignored). */
+enum api_media { MEDIA_NONE, MEDIA_JSON, MEDIA_FORM, MEDIA_OTHER };
+enum api_media api_media_type(const struct api_ctx *ctx);
+
 /* Checks the bearer token; answers 401 (and returns false) if it does not pass. */
 bool api_authenticate(struct api_ctx *ctx);
 /* Lists a suspended call so api_shutdown() can find it (call.c). */
@@ -58,8 +62,6 @@ struct topic *api_topic_param(struct api_ctx *ctx);
 struct json_t *api_parse_body_object(struct api_ctx *ctx);
 /* Appends a record as the JSON object a fetch returns. */
 void api_record_json(struct buf *b, const struct record *r, bool value_base64);
-/* The milliseconds since the epoch. */
-int64_t api_now_ms(void);
 
 /* The handlers, one file per resource (names follow openapi.yaml's operationIds). */
 enum api_status api_get_health(struct api_ctx *ctx);

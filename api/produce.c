@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "api/json_check.h"
 #include "api/murmur2.h"
 #include "common/xalloc.h"
@@ -157,7 +158,7 @@ static bool parse_record(struct produce *pr, size_t i, json_t *o, int32_t sticky
 
     if (!json_is_object(o))
         return bad(pr, 400, "invalid_record", "records[%zu] must be an object%s", i, "");
-    r->rec.timestamp = api_now_ms();
+    r->rec.timestamp = clock_wall_ms();
     r->rec.key_len = r->rec.value_len = -1;
     r->partition = -1;
     json_object_foreach(o, field, v)
@@ -276,7 +277,7 @@ static bool parse_raw(struct produce *pr)
     pr->recs = xcalloc(1, sizeof(*pr->recs));
     pr->nrecs = 1;
     r = &pr->recs[0];
-    r->rec.timestamp = api_now_ms();
+    r->rec.timestamp = clock_wall_ms();
     r->rec.value = (const uint8_t *)ctx->req->body;
     r->rec.value_len = (int32_t)ctx->req->body_len;
     r->rec.key_len = -1;
@@ -327,18 +328,19 @@ static bool starts_with_brace(const struct api_request *req)
  * convenience for curl); the body as one raw record for anything else or ?raw=1. */
 static bool wants_raw(struct api_ctx *ctx)
 {
-    const char *ct = api_header(ctx, "Content-Type"), *raw = api_query(ctx, "raw");
-    size_t n;
+    const char *raw = api_query(ctx, "raw");
 
     if (raw && strcmp(raw, "0") && strcmp(raw, "false"))
         return true;
-    if (!ct)
+    switch (api_media_type(ctx)) {
+    case MEDIA_NONE:
+    case MEDIA_JSON:
         return false;
-    n = strcspn(ct, "; ");
-    if (n == 16 && !strncasecmp(ct, "application/json", n))
-        return false;
-    if (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n))
+    case MEDIA_FORM:
         return !starts_with_brace(ctx->req);
+    case MEDIA_OTHER:
+        break;
+    }
     return true;
 }
 

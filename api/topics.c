@@ -10,7 +10,6 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* Appends the topic object. */
 static void topic_json(struct buf *b, struct topic *t)
@@ -36,26 +35,13 @@ static void topic_json(struct buf *b, struct topic *t)
     buf_addch(b, '}');
 }
 
-/* True for a Content-Type that may carry our JSON: none, application/json, and curl
- * -d's default application/x-www-form-urlencoded (a convenience for curl). */
-static bool json_content_type(struct api_ctx *ctx)
-{
-    const char *ct = api_header(ctx, "Content-Type");
-    size_t n;
-
-    if (!ct)
-        return true;
-    n = strcspn(ct, "; ");
-    return (n == 16 && !strncasecmp(ct, "application/json", n)) ||
-           (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n));
-}
-
 json_t *api_parse_body_object(struct api_ctx *ctx)
 {
     json_error_t err;
     json_t *root;
 
-    if (!json_content_type(ctx)) {
+    /* JSON, no type, or curl -d's default form type (a convenience for curl) */
+    if (api_media_type(ctx) == MEDIA_OTHER) {
         reply_problem(ctx->resp, 415, "unsupported_media_type", NULL,
                       "the body must be application/json");
         return NULL;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/xalloc.h"
 
 /* The longest single sleep: a later root is re-examined after this long, which keeps
@@ -43,10 +44,7 @@ struct timer_wheel {
 
 int64_t timer_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 static void heap_set(struct timer_wheel *w, size_t i, struct timer_slot s)

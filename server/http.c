@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/hex.h"
 #include "common/log.h"
@@ -151,14 +152,6 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
         addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
     if (!addr || !inet_ntop(sa->sa_family, addr, out, (socklen_t)size))
         snprintf(out, size, "-");
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct req_ctx *req_new(struct http_server *s, struct MHD_Connection *conn,
@@ -477,7 +470,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        atomic_store(&s->last_upload_ms, mono_ms());
+        atomic_store(&s->last_upload_ms, clock_mono_ms());
         rc->body_bytes += *upload_data_size;
         /* a chunked body over the limit: no response is possible mid-body in MHD
          * 0.9.75, so drop the connection */
@@ -639,7 +632,7 @@ unsigned http_in_flight(const struct http_server *s)
 {
     unsigned busy = atomic_load(&s->busy), all = atomic_load(&s->in_flight);
 
-    if (all > busy && mono_ms() - atomic_load(&s->last_upload_ms) < 1000)
+    if (all > busy && clock_mono_ms() - atomic_load(&s->last_upload_ms) < 1000)
         return all;
     return busy;
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "api/api.h"
@@ -215,25 +216,17 @@ static void log_config(const struct server_config *c)
               c->request_timeout_s);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* After quiescing: waits for requests in flight, at most the request timeout, or
  * until a second signal says not to wait. */
 static void drain(struct http_server *http, const struct server_config *c,
                   const sigset_t *signals)
 {
     const struct timespec tick = {0, 10 * 1000 * 1000};
-    double deadline = now_ms() + c->request_timeout_s * 1e3;
+    int64_t deadline = clock_mono_ms() + (int64_t)c->request_timeout_s * 1000;
     unsigned left;
 
     while ((left = http_in_flight(http)) > 0) {
-        if (now_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             log_warn("%u requests still running after %us, closing them", left,
                      c->request_timeout_s);
             return;

@@ -13,19 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "storage/io.h"
 
 #define CHECKPOINT_FILE "recovery-checkpoint"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- segment lists ---- */
 
@@ -269,7 +262,7 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
     atomic_init(&p->log_end, end);
     atomic_init(&p->high_watermark, end);
     p->durable = end;
-    p->last_sync_ms = wall_ms();
+    p->last_sync_ms = clock_wall_ms();
     if (!clean && n)
         log_info("partition '%s': recovered to offset %" PRId64, dir, end);
     free(bases);
@@ -444,7 +437,7 @@ int partition_flush(struct partition *p, int64_t upto)
         segment_list_put(l);
         pthread_mutex_lock(&p->sync_lock);
         p->syncing = false;
-        p->last_sync_ms = wall_ms();
+        p->last_sync_ms = clock_wall_ms();
         if (r)
             fail_sync(p, -EIO);
         else
@@ -474,7 +467,7 @@ static bool should_roll(struct partition *p, struct segment *s, size_t len, int3
     if (size == 0)
         return false;
     return size + len > p->config.segment_bytes ||
-           (s->created_ms && wall_ms() - s->created_ms >= p->config.segment_ms) ||
+           (s->created_ms && clock_wall_ms() - s->created_ms >= p->config.segment_ms) ||
            segment_next_offset(s) + count - s->base_offset > (int64_t)UINT32_MAX ||
            size + len > UINT32_MAX;
 }

@@ -12,20 +12,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "storage/io.h"
 #include "storage/record.h"
 
 #define SCAN_CHUNK (1u << 20) /* bytes read at a time when scanning a log */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void file_path(struct buf *out, const struct segment *s, const char *ext)
 {
@@ -554,7 +547,7 @@ int segment_append(struct segment *s, const struct iovec *iov, int iovcnt, size_
         return ret;
     }
     if (!s->created_ms)
-        s->created_ms = now_ms();
+        s->created_ms = clock_wall_ms();
     index_batch(s, base_offset, pos, len);
     if (max_timestamp > atomic_load_explicit(&s->max_timestamp, memory_order_relaxed))
         atomic_store_explicit(&s->max_timestamp, max_timestamp, memory_order_release);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "storage/io.h"
@@ -35,14 +36,6 @@ struct store {
     struct partition **sync_queue; /* under flusher_lock; each holds a topic reference */
     size_t nsync, sync_cap;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the topic table (caller holds the lock) ---- */
 
@@ -89,7 +82,7 @@ static void table_remove(struct store *s, size_t at)
 /* Syncs what is due; returns how long to sleep. */
 static int64_t flush_due(struct store *s)
 {
-    int64_t now = wall_ms(), sleep_ms = FLUSHER_IDLE_MS;
+    int64_t now = clock_wall_ms(), sleep_ms = FLUSHER_IDLE_MS;
     struct topic **list;
     size_t n;
 
@@ -179,7 +172,7 @@ void store_set_retention_check_ms(struct store *s, int64_t ms)
 
 int store_apply_retention(struct store *s)
 {
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     struct topic **list;
     size_t n;
     int deleted = 0;
@@ -205,13 +198,13 @@ static void *flusher_main(void *arg)
         int64_t wake;
 
         sync_queued(s);
-        if (wall_ms() >= next_due) {
+        if (clock_wall_ms() >= next_due) {
             pthread_mutex_unlock(&s->flusher_lock);
-            next_due = wall_ms() + flush_due(s);
+            next_due = clock_wall_ms() + flush_due(s);
             pthread_mutex_lock(&s->flusher_lock);
         }
-        if (wall_ms() >= s->next_retention) {
-            s->next_retention = wall_ms() + atomic_load(&s->retention_check_ms);
+        if (clock_wall_ms() >= s->next_retention) {
+            s->next_retention = clock_wall_ms() + atomic_load(&s->retention_check_ms);
             pthread_mutex_unlock(&s->flusher_lock);
             store_apply_retention(s);
             pthread_mutex_lock(&s->flusher_lock);
@@ -219,7 +212,7 @@ static void *flusher_main(void *arg)
         if (s->stopping || s->nsync)
             continue;
         wake = next_due < s->next_retention ? next_due : s->next_retention;
-        deadline_in(&until, wake - wall_ms());
+        deadline_in(&until, wake - clock_wall_ms());
         pthread_cond_timedwait(&s->flusher_cond, &s->flusher_lock, &until);
     }
     sync_queued(s); /* nobody waits forever: the last waiters get their sync */
@@ -293,7 +286,7 @@ int store_open(struct store **out, const char *data_dir)
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->flusher_lock, NULL);
     pthread_cond_init(&s->flusher_cond, NULL);
-    s->trash_seq = (uint64_t)wall_ms();
+    s->trash_seq = (uint64_t)clock_wall_ms();
     atomic_init(&s->retention_check_ms, 30000);
 
     ret = io_mkdir_synced(data_dir);
@@ -355,7 +348,7 @@ int store_create_topic(struct store *s, const struct topic_meta *meta_in, struct
     if (!topic_name_is_valid(meta.name, strlen(meta.name)) || meta.partitions < 1 ||
         meta.partitions > TOPIC_META_MAX_PARTITIONS)
         return -EINVAL;
-    meta.created_ms = wall_ms();
+    meta.created_ms = clock_wall_ms();
     staged = join(s->staging_dir, meta.name);
     final = join(s->topics_dir, meta.name);
     /* The write lock covers the whole create, so two creates of one name cannot race

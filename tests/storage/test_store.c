@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "storage/record.h"
 #include "storage/store.h"
 #include "tests/support/logtest.h"
@@ -310,14 +311,6 @@ Test(store, data_waiters_fire_when_records_arrive_and_not_after_unwatch)
     topic_put(t);
 }
 
-static int64_t api_now_for_tests(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct topic *create_with(const char *name, const char *const *kv)
 {
     struct topic_meta m;
@@ -341,7 +334,7 @@ Test(store, retention_by_time_deletes_old_closed_segments_and_moves_the_log_star
     struct partition *p = topic_partition(t, 0);
     struct segment_list *l;
     char v[256];
-    int64_t now = api_now_for_tests();
+    int64_t now = clock_wall_ms();
 
     /* 30 batches of old records (timestamps an hour ago), then 3 new ones */
     for (int64_t off = 0; off < 90; off += 3)
@@ -371,7 +364,7 @@ Test(store, retention_by_bytes_keeps_at_least_that_many_bytes)
     struct partition *p = topic_partition(t, 0);
 
     for (int64_t off = 0; off < 90; off += 3) /* recent: retention.ms keeps them */
-        cr_assert(eq(int, logtest_append(p, off, 3, 100, api_now_for_tests()), 0));
+        cr_assert(eq(int, logtest_append(p, off, 3, 100, clock_wall_ms()), 0));
     cr_assert(gt(int, store_apply_retention(store), 0));
     cr_assert(ge(u64, partition_size_bytes(p), 2048));
     cr_assert(lt(u64, partition_size_bytes(p), 2048 + 2 * 1024));
