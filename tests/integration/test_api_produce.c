@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "tests/support/api_client.h"
 
 static struct ac_server srv;
@@ -20,14 +21,6 @@ static void setup(void) { ac_server_start(&srv, NULL); }
 static void teardown(void) { ac_server_cleanup(&srv); }
 
 TestSuite(api_produce, .init = setup, .fini = teardown, .timeout = 90);
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Asserts that the answer's offsets are exactly 'want' ({partition, offset} pairs). */
 static void expect_offsets(const json_t *answer, const int64_t (*want)[2], size_t n)
@@ -139,9 +132,9 @@ Test(api_produce, every_envelope_field_reads_back_identically)
     for (size_t i = 0; i < n; i++)
         ac_text_printf(&body, "%s%s", i ? "," : "", sent[i]);
     ac_text_printf(&body, "]}");
-    before = wall_ms();
+    before = clock_wall_ms();
     answer = ac_produce(&srv, "rt", body.data);
-    after = wall_ms();
+    after = clock_wall_ms();
     for (size_t i = 0; i < n; i++) {
         cr_assert(eq(i64, partition_of(answer, i), 0));
         cr_assert(eq(i64, offset_of(answer, i), (int64_t)i));

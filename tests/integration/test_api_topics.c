@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "tests/support/api_client.h"
 
 static struct ac_server srv;
@@ -20,14 +21,6 @@ static void setup(void) { ac_server_start(&srv, NULL); }
 static void teardown(void) { ac_server_cleanup(&srv); }
 
 TestSuite(api_topics, .init = setup, .fini = teardown, .timeout = 60);
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Asserts the topic object shape of API.md: name, internal, created_ms, partitions
  * [{partition, earliest, latest, size_bytes}], config (never webhook.secret). */
@@ -72,14 +65,14 @@ static json_t *get_topic(const char *name, long status)
 Test(api_topics, create_answers_201_with_location_and_the_topic)
 {
     struct http_response r;
-    long long before = wall_ms(), after;
+    long long before = clock_wall_ms(), after;
     json_t *t;
 
     ac_send_json(&srv, "POST", "/topics",
                  "{\"name\":\"orders\",\"partitions\":3,\"config\":{\"retention.ms\":"
                  "3600000,\"webhook.secret\":\"s3cret\"}}",
                  &r);
-    after = wall_ms();
+    after = clock_wall_ms();
     t = ac_expect_json(&r, 201);
     cr_assert(eq(str, (char *)http_response_header(&r, "Location"), "/topics/orders"));
     expect_topic_shape(t, "orders", 3);

@@ -32,15 +32,9 @@ static _Atomic bool stop_producing;
 
 static void load_token(void)
 {
-    char path[600], token[128] = "";
-    FILE *f;
+    char token[128];
 
-    snprintf(path, sizeof(path), "%s/admin.token", server.data);
-    f = fopen(path, "r");
-    cr_assert(not(eq(ptr, f, NULL)));
-    cr_assert(not(eq(ptr, fgets(token, sizeof(token), f), NULL)));
-    fclose(f);
-    token[strcspn(token, "\r\n")] = '\0';
+    cr_assert(eq(int, rillproc_admin_token(&server, token, sizeof(token)), 0));
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 }
 

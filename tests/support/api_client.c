@@ -31,18 +31,8 @@ static char *log_tail(const struct rillproc *p)
 
 static void read_token(struct ac_server *s)
 {
-    char path[600];
-    FILE *f;
-
-    s->token[0] = '\0';
-    snprintf(path, sizeof(path), "%s/admin.token", s->proc.data);
-    f = fopen(path, "r");
-    if (f) {
-        if (!fgets(s->token, sizeof(s->token), f))
-            s->token[0] = '\0';
-        fclose(f);
-    }
-    s->token[strcspn(s->token, "\r\n")] = '\0';
+    if (rillproc_admin_token(&s->proc, s->token, sizeof(s->token)))
+        s->token[0] = '\0';
     snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", s->token);
 }
 

@@ -1,5 +1,5 @@
 /* rillproc.c: the real rill binary as a child process, for integration tests. Only libc
- * and tests/support/tmpdir.h: the integration tests link no rill code. */
+ * and tests/support/tmpdir.h (and the header-only common/clock.h). */
 #include "tests/support/rillproc.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "tests/support/tmpdir.h"
 
 #define POLL_NS (10 * 1000 * 1000)
@@ -22,14 +23,6 @@ static const char *rill_bin(void)
     const char *bin = getenv("RILL_BIN");
 
     return bin && *bin ? bin : "./rill";
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void tick(void)
@@ -151,7 +144,7 @@ out_free:
 /* Polls for DATA/rill.addr while the server lives. */
 static int wait_ready(struct rillproc *p)
 {
-    long long deadline = now_ms() + RILLPROC_TIMEOUT_MS;
+    long long deadline = clock_mono_ms() + RILLPROC_TIMEOUT_MS;
     char path[600];
     int st;
 
@@ -177,7 +170,7 @@ static int wait_ready(struct rillproc *p)
             }
             free(text);
         }
-        if (now_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             rillproc_kill9(p);
             return -ETIMEDOUT;
         }
@@ -244,7 +237,7 @@ int rillproc_restart(struct rillproc *p)
 
 int rillproc_wait(struct rillproc *p, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = clock_mono_ms() + timeout_ms;
     int st;
 
     if (!p->pid)
@@ -259,7 +252,7 @@ int rillproc_wait(struct rillproc *p, int timeout_ms)
         }
         if (r < 0)
             return -errno;
-        if (now_ms() >= deadline)
+        if (clock_mono_ms() >= deadline)
             return -ETIMEDOUT;
         tick();
     }
@@ -372,5 +365,22 @@ out_unlink_out:
     unlink(out_path);
 out_free:
     free(argv);
+    return ret;
+}
+
+int rillproc_admin_token(const struct rillproc *p, char *out, size_t size)
+{
+    char path[600];
+    FILE *f;
+    int ret = 0;
+
+    snprintf(path, sizeof(path), "%s/admin.token", p->data);
+    f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    if (!fgets(out, (int)size, f))
+        ret = -EIO;
+    fclose(f);
+    out[ret ? 0 : strcspn(out, "\r\n")] = '\0';
     return ret;
 }

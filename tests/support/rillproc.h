@@ -44,6 +44,9 @@ struct rillproc {
  * did not appear within 20 s (the server is then killed); or another -errno. On
  * failure the dir and log stay for rillproc_cleanup(), which must still be called. */
 int rillproc_start(struct rillproc *p, const char *const *extra_args);
+/* The admin token the server wrote to DATA/admin.token, without its newline.
+ * Returns 0 or -errno. */
+int rillproc_admin_token(const struct rillproc *p, char *out, size_t size);
 
 /* As rillproc_start(), with the data dir at DIR/'data_subdir' when it is not NULL (not
  * created beforehand: the server must create it) and 'flags'. */
