@@ -47,7 +47,7 @@ struct produce_call {
     struct pshare *shares;
     size_t nshares;
     struct buf answer; /* the 200 body, ready before the wait */
-    char *idem_key;    /* "<topic>\n<created_ms>\n<Idempotency-Key>", or NULL */
+    char *idem_key;    /* "<topic>\n<topic id>\n<Idempotency-Key>", or NULL */
     uint8_t idem_hash[32];
     struct partition_waiter idem_waiter; /* the key's record becoming durable */
     bool idem_written;
@@ -60,7 +60,7 @@ struct produce {
     struct topic *topic;
     int32_t npartitions;
     int64_t limit; /* the largest batch: min(max.message.bytes, segment.bytes) */
-    int64_t created_ms; /* the topic's, for Idempotency-Key scoping */
+    char topic_id[TOPIC_ID_LEN + 1]; /* for Idempotency-Key scoping */
     bool flush_always;
     struct prec *recs;
     size_t nrecs;
@@ -506,8 +506,8 @@ static bool idempotency_begin(struct produce *pr)
                               ctx->req->body_len);
     crypto_generichash_final(&st, pr->idem_hash, 32);
     /* Scoped to this topic's incarnation: a topic deleted and made again under the
-     * same name has another created_ms, and none of the old one's keys. */
-    buf_printf(&scoped, "%s\n%" PRId64 "\n%s", pr->topic->name, pr->created_ms, key);
+     * same name has another id, and none of the old one's keys. */
+    buf_printf(&scoped, "%s\n%s\n%s", pr->topic->name, pr->topic_id, key);
     switch (idem_begin(ctx->api->idem, scoped.data, pr->idem_hash, &answer)) {
     case IDEM_NEW:
         pr->idem_key = buf_detach(&scoped, NULL);
@@ -720,7 +720,7 @@ enum api_status api_produce_records(struct api_ctx *ctx)
                    ? m.config.max_message_bytes
                    : m.config.segment_bytes;
     pr.flush_always = m.config.flush_policy == FLUSH_ALWAYS;
-    pr.created_ms = m.created_ms;
+    memcpy(pr.topic_id, m.id, sizeof(pr.topic_id));
     ok = wants_raw(ctx) ? parse_raw(&pr) : parse_envelope(&pr, &root);
     if (!ok)
         goto out;

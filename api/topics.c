@@ -1,6 +1,6 @@
 /* topics.c: /topics and /topics/{t}: create, list, describe, grow and reconfigure,
  * delete. One topic shape everywhere:
- *   {"name":"orders","internal":false,"created_ms":1764000000000,
+ *   {"name":"orders","id":"<32 hex digits>","internal":false,"created_ms":1764000000000,
  *    "partitions":[{"partition":0,"earliest":0,"latest":42,"size_bytes":4096},...],
  *    "config":{"retention.ms":604800000,...}}      (webhook.secret never shown) */
 #include "api/internal.h"
@@ -20,6 +20,7 @@ static void topic_json(struct buf *b, struct topic *t)
     topic_meta_copy(t, &m);
     buf_addstr(b, "{\"name\":");
     json_add_cstr(b, m.name);
+    buf_printf(b, ",\"id\":\"%s\"", m.id);
     buf_printf(b, ",\"internal\":%s,\"created_ms\":%" PRId64 ",\"partitions\":[",
                topic_name_is_internal(m.name) ? "true" : "false", m.created_ms);
     for (int32_t i = 0; i < n; i++) {

@@ -349,6 +349,9 @@ int store_create_topic(struct store *s, const struct topic_meta *meta_in, struct
         meta.partitions > TOPIC_META_MAX_PARTITIONS)
         return -EINVAL;
     meta.created_ms = clock_wall_ms();
+    ret = topic_meta_new_id(&meta);
+    if (ret)
+        return ret;
     staged = join(s->staging_dir, meta.name);
     final = join(s->topics_dir, meta.name);
     /* The write lock covers the whole create, so two creates of one name cannot race

@@ -2,14 +2,15 @@
  *
  * The file is one JSON object on one line; topic_meta_write() produces, e.g.:
  *
- *     {"name":"orders","partitions":3,"created_ms":1764000000000,"config":{
+ *     {"name":"orders","id":"5f0c...(32 hex digits)","partitions":3,
+ *      "created_ms":1764000000000,"config":{
  *      "retention.ms":604800000,"retention.bytes":-1,"segment.bytes":1073741824,
  *      "segment.ms":604800000,"cleanup.policy":"delete","flush.policy":"always",
  *      "flush.ms":1000,"max.message.bytes":1048576,"delete.retention.ms":86400000,
  *      "webhook.secret":"a\"b\\c"}}
  *
  * (without the line breaks inside). The reader accepts any JSON whitespace and key
- * order but only this shape: a top-level object of name/partitions/created_ms/config,
+ * order but only this shape: a top-level object of name/id/partitions/created_ms/config,
  * and config an object of strings or integers. It never recurses (nothing deeper than
  * config is accepted), never reads text[len] or beyond, and fills the caller's struct
  * only once the whole text has been accepted.
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/hex.h"
 #include "storage/io.h"
@@ -32,10 +34,11 @@
  * config value; anything longer cannot be valid. */
 #define MAX_STRING 255
 
-enum top_key { TOP_NAME, TOP_PARTITIONS, TOP_CREATED, TOP_CONFIG, TOP_COUNT };
+enum top_key { TOP_NAME, TOP_ID, TOP_PARTITIONS, TOP_CREATED, TOP_CONFIG, TOP_COUNT };
 
 static const char *const top_keys[TOP_COUNT] = {
     [TOP_NAME] = "name",
+    [TOP_ID] = "id",
     [TOP_PARTITIONS] = "partitions",
     [TOP_CREATED] = "created_ms",
     [TOP_CONFIG] = "config",
@@ -327,6 +330,16 @@ static int read_config(struct cursor *cur, struct topic_config *c)
     return eat(cur, '}') ? 0 : -EBADMSG;
 }
 
+static bool id_is_valid(const char *id, size_t len)
+{
+    if (len != TOPIC_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
 /* Reads the value of top-level key 'k' into m. */
 static int read_top_value(struct cursor *cur, enum top_key k, struct topic_meta *m)
 {
@@ -338,6 +351,11 @@ static int read_top_value(struct cursor *cur, enum top_key k, struct topic_meta 
         skip_ws(cur);
         if (read_string(cur, m->name, sizeof(m->name), &len) ||
             !topic_name_is_valid(m->name, len))
+            return -EBADMSG;
+        return 0;
+    case TOP_ID:
+        skip_ws(cur);
+        if (read_string(cur, m->id, sizeof(m->id), &len) || !id_is_valid(m->id, len))
             return -EBADMSG;
         return 0;
     case TOP_PARTITIONS:
@@ -390,15 +408,37 @@ int topic_meta_parse(const char *text, size_t len, struct topic_meta *m)
     skip_ws(&cur);
     if (cur.pos != cur.len || (seen & required) != required)
         return -EBADMSG;
+    if (!(seen & 1u << TOP_ID))
+        snprintf(tmp.id, sizeof(tmp.id), "%0*llx", TOPIC_ID_LEN,
+                 (unsigned long long)tmp.created_ms);
     *m = tmp;
+    return 0;
+}
+
+int topic_meta_new_id(struct topic_meta *m)
+{
+    unsigned char bytes[TOPIC_ID_LEN / 2];
+    size_t got = 0;
+
+    while (got < sizeof(bytes)) {
+        ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n > 0)
+            got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        snprintf(m->id + 2 * i, 3, "%02x", bytes[i]);
     return 0;
 }
 
 void topic_meta_to_json(const struct topic_meta *m, struct buf *out)
 {
     buf_printf(out,
-               "{\"name\":\"%.*s\",\"partitions\":%d,\"created_ms\":%lld,\"config\":",
-               (int)strnlen(m->name, sizeof(m->name)), m->name, (int)m->partitions,
+               "{\"name\":\"%.*s\",\"id\":\"%.*s\",\"partitions\":%d,\"created_ms\":%lld,"
+               "\"config\":",
+               (int)strnlen(m->name, sizeof(m->name)), m->name,
+               (int)strnlen(m->id, sizeof(m->id)), m->id, (int)m->partitions,
                (long long)m->created_ms);
     topic_config_to_json(&m->config, out, true);
     buf_add(out, "}\n", 2);
@@ -447,6 +487,7 @@ out_release_path:
 
 bool topic_meta_equal(const struct topic_meta *a, const struct topic_meta *b)
 {
-    return !strcmp(a->name, b->name) && a->partitions == b->partitions &&
+    return !strcmp(a->name, b->name) && !strcmp(a->id, b->id) &&
+           a->partitions == b->partitions &&
            a->created_ms == b->created_ms && topic_config_equal(&a->config, &b->config);
 }

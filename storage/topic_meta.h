@@ -14,15 +14,21 @@
 /* The largest topic.json topic_meta_read() accepts. */
 #define TOPIC_META_MAX_BYTES (64 * 1024)
 #define TOPIC_META_MAX_PARTITIONS 10000
+/* A topic id: 32 lowercase hex digits (128 random bits), like Kafka's topic ids. */
+#define TOPIC_ID_LEN 32
 
 struct topic_meta {
     char name[TOPIC_NAME_MAX + 1]; /* valid per topic_name_is_valid() */
     int32_t partitions;            /* 1..10000 */
     int64_t created_ms;            /* ms since the epoch, >= 0 */
+    /* This incarnation of the name: a topic deleted and made again gets another id.
+     * A topic.json without "id" (written before ids existed) reads as created_ms in
+     * hex, zero-padded. */
+    char id[TOPIC_ID_LEN + 1];
     struct topic_config config;
 };
 
-/* True if 'a' and 'b' say the same (name, partitions, created_ms, config). */
+/* True if 'a' and 'b' say the same (name, id, partitions, created_ms, config). */
 bool topic_meta_equal(const struct topic_meta *a, const struct topic_meta *b);
 
 /* Writes <dir>/topic.json atomically with io_replace_file() (tmp, fdatasync, rename,
@@ -38,7 +44,8 @@ int topic_meta_read(const char *dir, struct topic_meta *m);
 
 /* Parses text[0..len) (need not be NUL-terminated; nothing past len is read). The shape
  * is one object with "name" (string), "partitions" and "created_ms" (integers), all
- * three required, and optionally "config": an object whose values are strings or
+ * three required, optionally "id" (TOPIC_ID_LEN lowercase hex digits; see
+ * topic_meta.id when absent) and "config": an object whose values are strings or
  * integers, each given as text to topic_config_set(); keys missing from it keep their
  * defaults. Returns 0 or -EBADMSG for anything else: malformed JSON, invalid UTF-8 or
  * escapes, other types, nesting, duplicate or unknown keys, numbers with a fraction,
@@ -46,6 +53,9 @@ int topic_meta_read(const char *dir, struct topic_meta *m);
  * an invalid name, partitions outside 1..10000, created_ms < 0, a config value
  * topic_config_set() refuses, or bytes after the object. 'm' is unchanged on failure. */
 int topic_meta_parse(const char *text, size_t len, struct topic_meta *m);
+
+/* Fills m->id with a new random id. Returns 0 or the -errno of getrandom(). */
+int topic_meta_new_id(struct topic_meta *m);
 
 /* Appends m as topic.json text (one line, '\n'-terminated, secret included) to 'out'.
  * m->name must be valid; topic_meta_write() checks that. */

@@ -22,7 +22,7 @@ static void teardown(void) { ac_server_cleanup(&srv); }
 
 TestSuite(api_topics, .init = setup, .fini = teardown, .timeout = 60);
 
-/* Asserts the topic object shape of API.md: name, internal, created_ms, partitions
+/* Asserts the topic object shape of API.md: name, id, internal, created_ms, partitions
  * [{partition, earliest, latest, size_bytes}], config (never webhook.secret). */
 static void expect_topic_shape(const json_t *t, const char *name, size_t partitions)
 {
@@ -33,6 +33,9 @@ static void expect_topic_shape(const json_t *t, const char *name, size_t partiti
         eq(str, (char *)json_string_value(json_object_get(t, "name")), (char *)name));
     cr_assert(ac_holds(json_is_boolean(json_object_get(t, "internal"))));
     cr_assert(ac_holds(json_is_integer(json_object_get(t, "created_ms"))));
+    cr_assert(eq(sz, strspn(json_string_value(json_object_get(t, "id")) ?: "",
+                            "0123456789abcdef"),
+                 32), "id is 32 hex digits");
     cr_assert(ac_holds(json_is_array(parts)));
     cr_assert(eq(sz, json_array_size(parts), partitions));
     for (size_t i = 0; i < partitions; i++) {
@@ -345,9 +348,12 @@ Test(api_topics, delete_answers_204_then_the_topic_is_gone)
 {
     struct http_response r;
 
+    json_t *before, *after;
+
     ac_create_topic(&srv, "gone", 2, NULL);
     json_decref(
         ac_produce(&srv, "gone", "{\"records\":[{\"value\":1,\"partition\":1}]}"));
+    before = get_topic("gone", 200);
     ac_req(&srv, "DELETE", "/topics/gone", NULL, NULL, 0, &r);
     cr_assert(eq(long, r.status, 204), "%ld %s", r.status, r.body);
     cr_assert(eq(sz, r.body_len, 0));
@@ -359,6 +365,12 @@ Test(api_topics, delete_answers_204_then_the_topic_is_gone)
     /* a new topic of that name starts empty */
     ac_create_topic(&srv, "gone", 2, NULL);
     cr_assert(eq(i64, ac_latest(&srv, "gone", 1), 0), "the deleted records came back");
+    after = get_topic("gone", 200);
+    cr_assert(ne(str, (char *)json_string_value(json_object_get(before, "id")),
+                 (char *)json_string_value(json_object_get(after, "id"))),
+              "a new incarnation keeps the old id");
+    json_decref(before);
+    json_decref(after);
     ac_server_stop_clean(&srv);
 }
 

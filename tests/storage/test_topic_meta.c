@@ -57,6 +57,7 @@ static void sample(struct topic_meta *m)
     strcpy(m->name, "orders");
     m->partitions = 3;
     m->created_ms = 1764000000000;
+    strcpy(m->id, "0123456789abcdef0123456789abcdef");
     topic_config_defaults(&m->config);
 }
 
@@ -119,7 +120,8 @@ Test(topic_meta, file_is_one_json_line_in_key_order)
     snprintf(path, sizeof(path), "%s/topic.json", dir);
     text = read_text(path);
     cr_assert(eq(str, text,
-                 "{\"name\":\"orders\",\"partitions\":3,\"created_ms\":1764000000000,"
+                 "{\"name\":\"orders\",\"id\":\"0123456789abcdef0123456789abcdef\","
+                 "\"partitions\":3,\"created_ms\":1764000000000,"
                  "\"config\":{\"retention.ms\":604800000,\"retention.bytes\":-1,"
                  "\"segment.bytes\":1073741824,\"segment.ms\":604800000,"
                  "\"cleanup.policy\":\"delete\",\"flush.policy\":\"always\","
@@ -708,4 +710,57 @@ Test(topic_meta, every_truncation_of_a_string_is_rejected)
 
     for (n = 0; n < sizeof(s) - 1; n++)
         expect_bad_string(s, n);
+}
+
+/* Topic ids. */
+
+Test(topic_meta, an_id_is_32_lowercase_hex_digits)
+{
+    static const char *const bad[] = {
+        "0123456789abcdef0123456789abcde",   /* 31 */
+        "0123456789abcdef0123456789abcdef0", /* 33 */
+        "0123456789ABCDEF0123456789abcdef",  /* upper case */
+        "0123456789abcdef0123456789abcdeg",  /* not hex */
+        "",
+    };
+    struct topic_meta m;
+    char text[256];
+
+    cr_assert(eq(int,
+                 parse("{\"name\":\"x\",\"id\":\"00112233445566778899aabbccddeeff\","
+                       "\"partitions\":1,\"created_ms\":5}",
+                       &m),
+                 0));
+    cr_assert(eq(str, m.id, "00112233445566778899aabbccddeeff"));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"x\",\"id\":\"%s\",\"partitions\":1,\"created_ms\":5}", bad[i]);
+        cr_assert(eq(int, parse(text, &m), -EBADMSG), "%s", bad[i]);
+    }
+    cr_assert(eq(int, parse("{\"name\":\"x\",\"id\":7,\"partitions\":1,\"created_ms\":5}", &m),
+                 -EBADMSG));
+}
+
+Test(topic_meta, a_file_without_an_id_reads_as_its_creation_time_in_hex)
+{
+    struct topic_meta m;
+
+    cr_assert(eq(int, parse("{\"name\":\"x\",\"partitions\":1,\"created_ms\":255}", &m), 0));
+    cr_assert(eq(str, m.id, "000000000000000000000000000000ff"));
+}
+
+Test(topic_meta, new_ids_are_valid_and_differ)
+{
+    struct topic_meta a, b, back;
+
+    sample(&a);
+    sample(&b);
+    cr_assert(eq(int, topic_meta_new_id(&a), 0));
+    cr_assert(eq(int, topic_meta_new_id(&b), 0));
+    cr_assert(eq(sz, strlen(a.id), TOPIC_ID_LEN));
+    cr_assert(ne(str, a.id, b.id));
+    cr_assert(not(topic_meta_equal(&a, &b)));
+    cr_assert(eq(int, topic_meta_write(dir, &a), 0));
+    cr_assert(eq(int, topic_meta_read(dir, &back), 0));
+    cr_assert(eq(str, back.id, a.id));
 }
