@@ -1,7 +1,43 @@
 /* partition.c: one partition's log (design in partition.h).
  *
- * Contents: segment lists; opening and recovery; append and roll; group commit;
- * reads and time lookups; close with a checkpoint. */
+ * Beside its segments a partition directory holds two small files, each replaced
+ * atomically (tmp file, fdatasync, rename, fsync of the directory):
+ *
+ *   recovery-checkpoint  a clean close wrote it; open removes it
+ *                        rill-checkpoint 1\n<log_end> <active base> <active size>\n
+ *   recovery-point       every byte of the log below <offset> is synced
+ *                        rill-recovery-point 1\n<offset>\n
+ *
+ * e.g. 00000000000000000000.log, 00000000000000001200.log, 00000000000000002400.log
+ * and "rill-recovery-point 1\n2400\n": the first two are on disk whole, the active
+ * one may end in a torn write.
+ *
+ * The recovery point is the base of the first segment not known to be synced whole,
+ * normally the active one. A roll syncs nothing (it runs on an appending thread); the
+ * flush that syncs the closed segment then rewrites the file, once per roll. Open and
+ * close bring it up to the active segment. A stale, lower value only costs a longer
+ * scan after a crash.
+ *
+ * Recovery. With a checkpoint matching the active segment nothing is scanned (each
+ * segment's indexes are checked and the batches after the last entry validated).
+ * Without one (a crash), with R the recovery point (0 if the file is missing or
+ * malformed):
+ *  - a segment that ends at or below R (the next one starts at or below R) is opened
+ *    as after a clean close: damage there is bit rot, not a torn write; it is reported
+ *    and the partition is served read-only up to it;
+ *  - every segment that extends past R is validated batch by batch (length bounds,
+ *    magic, CRC-32C, baseOffset exactly the next expected), cut after its last valid
+ *    batch, its indexes rebuilt, and fdatasync'ed;
+ *  - where such a segment ends short of the next segment's base (a closed segment was
+ *    cut, or a newer segment's file is gone), the log ends: no flush makes anything
+ *    durable past a byte it has not synced, so the later segments never held an
+ *    acknowledged record; they are deleted, with a log line, and the partition is
+ *    served normally. A gap that starts below R, or segments that overlap, are
+ *    corruption (read-only).
+ * R below the first segment (retention moved the log start) scans every segment.
+ *
+ * Contents: segment lists; the recovery point; opening and recovery; waiters; group
+ * commit; append and roll; retention; reads and time lookups; close with a checkpoint. */
 #include "storage/partition.h"
 
 #include <dirent.h>
@@ -19,6 +55,8 @@
 #include "storage/io.h"
 
 #define CHECKPOINT_FILE "recovery-checkpoint"
+#define RECOVERY_POINT_FILE "recovery-point"
+#define RECOVERY_POINT_MAGIC "rill-recovery-point 1\n"
 
 /* ---- segment lists ---- */
 
@@ -66,6 +104,83 @@ static void swap_list(struct partition *p, struct segment_list *l)
 static struct segment *active_segment(struct partition *p)
 {
     return p->segments->segs[p->segments->n - 1]; /* writer side: under append_lock */
+}
+
+/* Index of the last segment whose base offset is <= offset (0 if none). */
+static size_t segment_for(const struct segment_list *l, int64_t offset)
+{
+    size_t lo = 0, hi = l->n;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->segs[mid]->base_offset <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- the recovery point ---- */
+
+/* Reads 'recovery-point'. A missing file is 0, and so is a malformed one (logged):
+ * scanning every segment is slow but never wrong. */
+static int64_t read_recovery_point(const char *dir)
+{
+    struct buf path = BUF_INIT;
+    const char *at;
+    char *text = NULL, *end = NULL;
+    long long v = -1;
+    int ret;
+
+    buf_printf(&path, "%s/" RECOVERY_POINT_FILE, dir);
+    ret = io_read_file(path.data, 64, &text, NULL);
+    if (ret == -ENOENT)
+        goto out;
+    if (!ret && !strncmp(text, RECOVERY_POINT_MAGIC, strlen(RECOVERY_POINT_MAGIC))) {
+        at = text + strlen(RECOVERY_POINT_MAGIC);
+        errno = 0;
+        if (*at >= '0' && *at <= '9')
+            v = strtoll(at, &end, 10);
+        if (errno || v < 0 || strcmp(end, "\n"))
+            v = -1;
+    }
+    if (v < 0)
+        log_warn("partition '%s': unreadable " RECOVERY_POINT_FILE " (%s): scanning "
+                 "every segment", dir, ret ? strerror(-ret) : "malformed");
+out:
+    free(text);
+    buf_release(&path);
+    return v < 0 ? 0 : (int64_t)v;
+}
+
+/* Makes 'recovery-point' say 'point' unless that was already written or tried. Every
+ * byte below 'point' must be synced, and the caller must be the only one who can get
+ * here: the flush holding 'syncing', or open and close. A failure leaves the old value
+ * (a longer scan after a crash); the next roll tries again. */
+static void advance_recovery_point(struct partition *p, int64_t point)
+{
+    struct buf text = BUF_INIT;
+    bool due;
+    int ret;
+
+    pthread_mutex_lock(&p->sync_lock);
+    due = point != p->recovery_point_tried;
+    p->recovery_point_tried = point;
+    pthread_mutex_unlock(&p->sync_lock);
+    if (!due)
+        return;
+    buf_printf(&text, RECOVERY_POINT_MAGIC "%" PRId64 "\n", point);
+    ret = io_replace_file(p->dir, RECOVERY_POINT_FILE, text.data, text.len, 0644);
+    buf_release(&text);
+    if (ret) {
+        log_warn("partition '%s': cannot write " RECOVERY_POINT_FILE ": %s", p->dir,
+                 strerror(-ret));
+        return;
+    }
+    pthread_mutex_lock(&p->sync_lock);
+    p->recovery_point = point;
+    pthread_mutex_unlock(&p->sync_lock);
 }
 
 /* ---- opening ---- */
@@ -170,9 +285,38 @@ static void partition_free(struct partition *p)
     free(p);
 }
 
-/* Opens the segments named in bases[0..n), recovering the last one unless the
- * checkpoint vouches for it. Stops at the first corruption (read-only from there). */
-static int open_segments(struct partition *p, const int64_t *bases, size_t n, bool clean)
+/* The log ended at 'end', before the segments named in bases[0..n): deletes them.
+ * Nothing in them was ever durable (see the top of this file). */
+static void drop_segments(struct partition *p, const int64_t *bases, size_t n,
+                          int64_t end)
+{
+    const char *exts[] = {"log", "index", "timeindex"};
+    struct buf path = BUF_INIT;
+    int ret = 0;
+
+    log_warn("partition '%s': a torn write ends the log at offset %" PRId64 "; deleting "
+             "%zu segment%s from %020" PRId64 " on, never durable",
+             p->dir, end, n, n == 1 ? "" : "s", bases[0]);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < 3 && !ret; k++) {
+            buf_reset(&path);
+            buf_printf(&path, "%s/%020" PRId64 ".%s", p->dir, bases[i], exts[k]);
+            ret = io_unlink(path.data);
+        }
+    }
+    if (ret) {
+        log_error("partition '%s': cannot delete '%s': %s; partition is read-only",
+                  p->dir, path.data, strerror(-ret));
+        atomic_store(&p->error, -EIO);
+    }
+    buf_release(&path);
+}
+
+/* Opens the segments named in bases[0..n). After a crash ('clean' false), the ones
+ * that extend past the recovery point 'rp' are validated, cut and synced, and a log
+ * cut short ends there. Stops at the first corruption (read-only from there). */
+static int open_segments(struct partition *p, const int64_t *bases, size_t n, bool clean,
+                         int64_t rp)
 {
     struct segment_list *l = list_new(n);
     int ret = 0;
@@ -181,16 +325,24 @@ static int open_segments(struct partition *p, const int64_t *bases, size_t n, bo
     for (size_t i = 0; i < n; i++) {
         struct segment_scan scan;
         struct segment *s;
-        bool last = i == n - 1;
+        bool recover = !clean && (i == n - 1 || bases[i + 1] > rp);
 
-        if (l->n && bases[i] != segment_next_offset(l->segs[l->n - 1])) {
-            log_error("partition '%s': segment %020" PRId64 " does not follow offset %" PRId64
-                      "; not serving from there on",
-                      p->dir, bases[i], segment_next_offset(l->segs[l->n - 1]));
-            atomic_store(&p->error, -EBADMSG);
-            break;
+        if (l->n) {
+            int64_t expected = segment_next_offset(l->segs[l->n - 1]);
+
+            if (!clean && bases[i] > expected && expected >= rp) {
+                drop_segments(p, bases + i, n - i, expected);
+                break;
+            }
+            if (bases[i] != expected) {
+                log_error("partition '%s': segment %020" PRId64 " does not follow offset "
+                          "%" PRId64 "; not serving from there on",
+                          p->dir, bases[i], expected);
+                atomic_store(&p->error, -EBADMSG);
+                break;
+            }
         }
-        ret = segment_open(&s, p->dir, bases[i], last && !clean, &scan);
+        ret = segment_open(&s, p->dir, bases[i], recover, &scan);
         if (ret) {
             log_error("partition '%s': cannot open segment %020" PRId64 ": %s", p->dir,
                       bases[i], strerror(-ret));
@@ -199,6 +351,13 @@ static int open_segments(struct partition *p, const int64_t *bases, size_t n, bo
         l->segs[l->n++] = s;
         if (scan.error) {
             atomic_store(&p->error, -EBADMSG);
+            break;
+        }
+        /* What a crash of the process left in the page cache is not on disk yet. */
+        if (recover && segment_sync(s)) {
+            log_error("partition '%s': cannot sync recovered segment %020" PRId64
+                      "; partition is read-only", p->dir, bases[i]);
+            atomic_store(&p->error, -EIO);
             break;
         }
     }
@@ -215,7 +374,7 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
 {
     struct partition *p = xcalloc(1, sizeof(*p));
     struct buf cp = BUF_INIT;
-    int64_t *bases = NULL, end;
+    int64_t *bases = NULL, end, rp;
     size_t n = 0;
     bool clean;
     int ret;
@@ -236,9 +395,10 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
         ret = list_segments(dir, &bases, &n);
     if (ret)
         goto fail;
+    rp = read_recovery_point(dir);
     if (n == 0) {
         struct segment *s;
-        ret = segment_create(&s, dir, 0);
+        ret = segment_create(&s, dir, 0); /* its name is synced by the first flush */
         if (ret)
             goto fail;
         p->segments = list_new(1);
@@ -246,14 +406,16 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
         clean = true;
     } else {
         clean = checkpoint_matches(dir, bases[n - 1]);
-        ret = open_segments(p, bases, n, clean);
+        ret = open_segments(p, bases, n, clean, rp);
         if (ret)
             goto fail;
     }
-    /* From here on a crash must be noticed: the checkpoint goes until the next close. */
+    /* From here on a crash must be noticed: the checkpoint goes until the next close.
+     * The directory fsync also makes durable, after a crash, the names of the segments
+     * found and the removal of those dropped. */
     buf_printf(&cp, "%s/" CHECKPOINT_FILE, dir);
     ret = io_unlink(cp.data);
-    if (!ret && clean && n)
+    if (!ret && n)
         ret = io_fsync_dir(dir);
     if (ret)
         goto fail;
@@ -263,8 +425,14 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
     atomic_init(&p->high_watermark, end);
     p->durable = end;
     p->last_sync_ms = clock_wall_ms();
+    p->recovery_point = p->recovery_point_tried = rp;
+    /* Every segment before the active one is synced: a clean close synced them, or
+     * recovery did just now. */
+    if (!partition_error(p))
+        advance_recovery_point(p, active_segment(p)->base_offset);
     if (!clean && n)
-        log_info("partition '%s': recovered to offset %" PRId64, dir, end);
+        log_info("partition '%s': recovered to offset %" PRId64
+                 " (recovery point %" PRId64 ")", dir, end, rp);
     free(bases);
     buf_release(&cp);
     *out = p;
@@ -402,9 +570,33 @@ static void fail_sync(struct partition *p, int err)
     int expected = 0;
 
     if (atomic_compare_exchange_strong(&p->error, &expected, err))
-        log_error("partition '%s': fdatasync failed (%s): partition is now read-only",
+        log_error("partition '%s': sync failed (%s): partition is now read-only",
                   p->dir, strerror(-err));
     fire_waiters(p, LIST_DURABLE, 0, true); /* nothing more will become durable */
+}
+
+/* Syncs, in order, every segment of 'l' holding bytes in [from, to), the directory
+ * first if one of them is new (without it the name may not survive a crash). Only the
+ * flush holding 'syncing' calls this. Returns 0 or -errno. */
+static int sync_segments(struct partition *p, struct segment_list *l, int64_t from,
+                         int64_t to)
+{
+    size_t first = segment_for(l, from), i;
+    int ret = 0;
+
+    for (i = first; i < l->n && l->segs[i]->base_offset < to; i++)
+        if (!l->segs[i]->dir_synced)
+            break;
+    if (i < l->n && l->segs[i]->base_offset < to) {
+        ret = io_fsync_dir(p->dir);
+        if (ret)
+            return ret;
+        for (i = 0; i < l->n; i++)
+            l->segs[i]->dir_synced = true; /* each was created before the fsync */
+    }
+    for (i = first; !ret && i < l->n && l->segs[i]->base_offset < to; i++)
+        ret = segment_sync(l->segs[i]);
+    return ret;
 }
 
 int partition_flush(struct partition *p, int64_t upto)
@@ -417,7 +609,7 @@ int partition_flush(struct partition *p, int64_t upto)
     pthread_mutex_lock(&p->sync_lock);
     while (p->durable < upto) {
         struct segment_list *l;
-        int64_t target;
+        int64_t from, target, point = -1;
         int r;
 
         if (partition_error(p) == -EIO) {
@@ -429,19 +621,30 @@ int partition_flush(struct partition *p, int64_t upto)
             continue;
         }
         p->syncing = true;
-        /* Read the end before the segment: a roll in between has synced the old one. */
+        from = p->durable;
+        /* The end before the list: every byte below it is in a segment of the list (a
+         * roll publishes the segment before writing to it; retention drops none that
+         * holds bytes past 'durable'). */
         target = atomic_load_explicit(&p->log_end, memory_order_acquire);
         pthread_mutex_unlock(&p->sync_lock);
         l = partition_segments(p);
-        r = segment_sync(l->segs[l->n - 1]);
+        r = sync_segments(p, l, from, target);
+        if (!r)
+            point = l->segs[segment_for(l, target)]->base_offset;
         segment_list_put(l);
         pthread_mutex_lock(&p->sync_lock);
-        p->syncing = false;
         p->last_sync_ms = clock_wall_ms();
         if (r)
             fail_sync(p, -EIO);
         else
             publish_durable(p, target);
+        if (point > p->recovery_point_tried) { /* a segment boundary was crossed */
+            pthread_cond_broadcast(&p->sync_cond); /* who waits for 'target' is done */
+            pthread_mutex_unlock(&p->sync_lock);
+            advance_recovery_point(p, point); /* still 'syncing': no other flush runs */
+            pthread_mutex_lock(&p->sync_lock);
+        }
+        p->syncing = false;
         pthread_cond_broadcast(&p->sync_cond);
     }
     pthread_mutex_unlock(&p->sync_lock);
@@ -472,22 +675,15 @@ static bool should_roll(struct partition *p, struct segment *s, size_t len, int3
            size + len > UINT32_MAX;
 }
 
-/* Closes the active segment (synced first) and starts a new one. Under append_lock. */
+/* Starts a new active segment at the log end. Under append_lock, on the appending
+ * thread: nothing is synced here, not even the directory. The next flush syncs the old
+ * segment's tail and the new one's name before it makes anything in it durable. */
 static int roll(struct partition *p)
 {
     struct segment_list *old = p->segments, *l;
-    int64_t end = atomic_load(&p->log_end);
     struct segment *s;
-    int ret = segment_sync(active_segment(p));
+    int ret = segment_create(&s, p->dir, atomic_load(&p->log_end));
 
-    if (ret) {
-        fail_sync(p, -EIO);
-        return -EROFS;
-    }
-    pthread_mutex_lock(&p->sync_lock);
-    publish_durable(p, end);
-    pthread_mutex_unlock(&p->sync_lock);
-    ret = segment_create(&s, p->dir, end);
     if (ret)
         return ret;
     l = list_new(old->n + 1);
@@ -597,12 +793,15 @@ int partition_apply_retention(struct partition *p, int64_t now_ms)
     struct segment_list *old, *l;
     uint64_t total = 0;
     size_t drop = 0;
-    int64_t ms, bytes;
+    int64_t ms, bytes, durable;
 
     pthread_mutex_lock(&p->append_lock);
     old = p->segments;
     ms = p->config.retention_ms;
     bytes = p->config.retention_bytes;
+    pthread_mutex_lock(&p->sync_lock);
+    durable = p->durable;
+    pthread_mutex_unlock(&p->sync_lock);
     for (size_t i = 0; i < old->n; i++)
         total += segment_size(old->segs[i]);
     while (drop + 1 < old->n) { /* never the active segment */
@@ -611,6 +810,10 @@ int partition_apply_retention(struct partition *p, int64_t now_ms)
         bool too_big = bytes >= 0 && total - segment_size(s) >= (uint64_t)bytes;
 
         if (!expired && !too_big)
+            break;
+        /* Its unlink is not synced, so a crash may bring the segment back: it must come
+         * back whole. One not synced yet goes after the next flush. */
+        if (segment_next_offset(s) > durable)
             break;
         total -= segment_size(s);
         drop++;
@@ -635,21 +838,6 @@ int partition_apply_retention(struct partition *p, int64_t now_ms)
 }
 
 /* ---- reading ---- */
-
-/* Index of the last segment whose base offset is <= offset (0 if none). */
-static size_t segment_for(const struct segment_list *l, int64_t offset)
-{
-    size_t lo = 0, hi = l->n;
-
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->segs[mid]->base_offset <= offset)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
 
 int partition_read(struct partition *p, int64_t offset, size_t max_bytes, struct buf *out)
 {
@@ -807,6 +995,7 @@ void partition_close(struct partition *p)
     s = active_segment(p);
     end = atomic_load(&p->log_end);
     if (!partition_error(p) && !partition_flush(p, end)) {
+        advance_recovery_point(p, s->base_offset);
         buf_printf(&text, "rill-checkpoint 1\n%" PRId64 " %" PRId64 " %" PRIu64 "\n", end,
                    s->base_offset, segment_size(s));
         if (io_replace_file(p->dir, CHECKPOINT_FILE, text.data, text.len, 0644))

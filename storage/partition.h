@@ -16,10 +16,12 @@
  * acknowledged. A write that fails (ENOSPC, EIO) is cut back to the last batch so
  * later appends stay contiguous.
  *
- * On disk, beside the segments, a clean close leaves 'recovery-checkpoint':
- *   rill-checkpoint 1\n<log_end> <active segment base> <active segment size>\n
- * Opening removes it; without it (a crash) the active segment is validated batch by
- * batch and a torn tail cut. Closed segments were synced when they were rolled. */
+ * A roll only creates the next segment: no appending thread ever waits for a sync.
+ * partition_flush() (the store's sync thread) syncs every segment holding bytes between
+ * the durable mark and its target, so after a roll the old segment is synced by the
+ * next flush, and the flush that first crosses a segment boundary records how far the
+ * log is synced in 'recovery-point' (Kafka's recovery point). After a crash, opening
+ * validates only the segments past it. Files and recovery rules: partition.c. */
 #ifndef STORAGE_PARTITION_H
 #define STORAGE_PARTITION_H
 
@@ -78,6 +80,9 @@ struct partition {
     bool syncing;         /* under sync_lock: a flush is in fdatasync */
     int64_t durable;      /* under sync_lock */
     int64_t last_sync_ms; /* under sync_lock */
+    int64_t recovery_point;       /* under sync_lock: what 'recovery-point' on disk says
+                                     (0 if missing): every byte below it is synced */
+    int64_t recovery_point_tried; /* under sync_lock: the last one written or tried */
 
     _Atomic int error; /* 0, or why the partition is read-only (-EIO, -EBADMSG) */
 
@@ -92,14 +97,15 @@ struct partition {
     _Atomic bool sync_queued; /* owner's bookkeeping for sync_requested */
 };
 
-/* Opens (creating if needed) the partition in 'dir', recovering as the checkpoint
- * says. Returns 0 or -errno. A partition found corrupt still opens, read-only, serving
- * up to the corruption (see partition_error()). */
+/* Opens (creating if needed) the partition in 'dir', recovering as the clean-shutdown
+ * checkpoint and the recovery point say (rules in partition.c). Returns 0 or -errno.
+ * A partition found corrupt still opens, read-only, serving up to the corruption (see
+ * partition_error()); a torn write is cut away and the partition served normally. */
 int partition_open(struct partition **out, const char *dir, int32_t id,
                    const struct partition_config *config);
 
-/* Syncs, writes the clean-shutdown checkpoint and frees. No other thread may be using
- * the partition. NULL is a no-op. */
+/* Syncs, brings 'recovery-point' up to the active segment, writes the clean-shutdown
+ * checkpoint and frees. No other thread may be using the partition. NULL is a no-op. */
 void partition_close(struct partition *p);
 
 /* Frees without syncing or writing the checkpoint, leaving the files as a crash would
@@ -132,7 +138,11 @@ int partition_append_records(struct partition *p, const struct record *recs, siz
                              int64_t *base_offset);
 
 /* Makes offsets below 'upto' durable (group commit), then publishes the high watermark
- * (flush.policy=always). Returns 0, or -EIO once a sync has failed. */
+ * (flush.policy=always): syncs, in order, every segment holding bytes at or past the
+ * durable mark (the directory first if one of them is new since the last flush), and
+ * after crossing a segment boundary rewrites 'recovery-point'. Blocks on fdatasync:
+ * call it from the sync thread, not from a request. Returns 0, or -EIO once a sync
+ * has failed (never retried: the partition is read-only). */
 int partition_flush(struct partition *p, int64_t upto);
 
 /* Lists 'w' to fire once the high watermark passes w->offset. Returns true (and
@@ -148,9 +158,10 @@ void partition_unwatch(struct partition *p, struct partition_waiter *w);
 
 /* Retention: deletes whole closed segments whose newest record is older than
  * retention.ms, and the oldest closed segments while at least retention.bytes would
- * remain (Kafka's rules); the log start moves up. The active segment stays. Readers
- * that hold a deleted segment keep reading it; its files go with the last reference.
- * Returns the number of segments deleted. */
+ * remain (Kafka's rules); the log start moves up. The active segment stays, and so
+ * does a segment not yet synced (it goes after the next flush). Readers that hold a
+ * deleted segment keep reading it; its files go with the last reference. Returns the
+ * number of segments deleted. */
 int partition_apply_retention(struct partition *p, int64_t now_ms);
 
 /* For flush.policy=interval: syncs if there is unsynced data and flush.ms has passed

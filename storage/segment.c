@@ -42,6 +42,7 @@ static struct segment *segment_alloc(const char *dir, int64_t base)
     atomic_init(&s->time_entries, 0);
     atomic_init(&s->refs, 1);
     atomic_init(&s->remove_on_close, false);
+    s->dir_synced = true; /* an existing segment; segment_create says otherwise */
     s->time_indexed_max = INT64_MIN;
     return s;
 }
@@ -109,12 +110,11 @@ int segment_create(struct segment **out, const char *dir, int64_t base)
     struct segment *s = segment_alloc(dir, base);
     int ret = open_files(s, true);
 
-    if (!ret)
-        ret = io_fsync_dir(dir);
     if (ret) {
         segment_free(s);
         return ret;
     }
+    s->dir_synced = false;
     *out = s;
     return 0;
 }

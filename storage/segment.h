@@ -48,6 +48,9 @@ struct segment {
     int64_t time_indexed_max;       /* writer only: timestamp of the last time entry */
     _Atomic int refs;
     _Atomic bool remove_on_close;   /* unlink the files when the last reference goes */
+    bool dir_synced;                /* its names are durable: false from segment_create
+                                       until the partition's flush fsyncs the directory
+                                       (the flush, one at a time, is the only user) */
 };
 
 /* The outcome of reading a segment's batches from disk. */
@@ -59,8 +62,10 @@ struct segment_scan {
     int error;            /* 0, or -EBADMSG at valid_bytes (bad batch), -EIO ... */
 };
 
-/* Creates the three empty files of a new segment with base offset 'base' in 'dir'
- * (which is fsynced). *out holds one reference. Returns 0 or -errno. */
+/* Creates the three empty files of a new segment with base offset 'base' in 'dir'.
+ * The directory is not fsynced here (a roll runs on the appending thread): the new
+ * names are durable only once someone fsyncs 'dir', and until then s->dir_synced is
+ * false. *out holds one reference. Returns 0 or -errno (-EEXIST: the .log exists). */
 int segment_create(struct segment **out, const char *dir, int64_t base);
 
 /* Opens an existing segment and brings its indexes in line with its log:

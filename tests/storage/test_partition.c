@@ -1,13 +1,15 @@
 /* tests/storage/test_partition.c: tests for storage/partition.c and storage/segment.c:
  * append and read, index and time lookups across segments, recovery of torn tails,
- * rebuilt indexes. */
+ * rebuilt indexes, the recovery point. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
@@ -439,4 +441,270 @@ Test(partition, segment_ms_rolls_an_old_segment)
     cr_assert(eq(i64, l->segs[1]->base_offset, 3));
     segment_list_put(l);
     check_all(6);
+}
+
+/* ---- the recovery point ---- */
+
+static size_t nsegments(void)
+{
+    struct segment_list *l = partition_segments(part);
+    size_t n = l->n;
+
+    segment_list_put(l);
+    return n;
+}
+
+/* The base offset of segment i (negative: from the end). */
+static int64_t segment_base(long i)
+{
+    struct segment_list *l = partition_segments(part);
+    int64_t base = l->segs[i < 0 ? (long)l->n + i : i]->base_offset;
+
+    segment_list_put(l);
+    return base;
+}
+
+static char *log_of(int64_t base)
+{
+    static char name[64];
+
+    snprintf(name, sizeof(name), "%020lld.log", (long long)base);
+    return path_of(name);
+}
+
+/* The offset in 'recovery-point'; -1 without the file. */
+static int64_t recovery_point(void)
+{
+    long long v;
+    FILE *f = fopen(path_of("recovery-point"), "r");
+
+    if (!f)
+        return -1;
+    cr_assert(eq(int, fscanf(f, "rill-recovery-point 1\n%lld", &v), 1));
+    fclose(f);
+    return v;
+}
+
+/* Replaces 'recovery-point' with 'text', or removes it (NULL). */
+static void put_recovery_point(const char *text)
+{
+    unlink(path_of("recovery-point"));
+    if (text) {
+        int r = logtest_write_file(path_of("recovery-point"), text, strlen(text));
+        cr_assert(eq(int, r, 0));
+    }
+}
+
+/* Every offset from 'from' to 'end' reads back (the log may start after 0). */
+static void check_range(int64_t from, int64_t end)
+{
+    char got[256], want[256];
+
+    cr_assert(eq(i64, partition_high_watermark(part), end));
+    for (int64_t off = from; off < end; off++) {
+        int64_t first = off - off % 3;
+
+        cr_assert(eq(int, logtest_read(part, off, got, sizeof(got), NULL), 0));
+        logtest_value(want, sizeof(want), first, (size_t)(off - first), 100);
+        cr_assert(eq(str, got, want), "offset %lld", (long long)off);
+    }
+}
+
+Test(partition, the_flush_after_a_roll_writes_the_recovery_point_once)
+{
+    struct partition_config c = logtest_config(4096, false); /* we flush by hand */
+    int64_t off = 0;
+
+    cr_assert(eq(int, partition_open(&part, dir, 0, &c), 0));
+    while (nsegments() < 2) {
+        cr_assert(eq(int, logtest_append(part, off, 3, 100, 0), 0));
+        off += 3;
+    }
+    cr_assert(eq(i64, recovery_point(), -1), "a roll writes nothing");
+    cr_assert(eq(int, partition_flush(part, off), 0));
+    cr_assert(eq(i64, recovery_point(), segment_base(-1)));
+    /* More in the same segment, another flush: the file is not written again. */
+    put_recovery_point(NULL);
+    cr_assert(eq(int, logtest_append(part, off, 3, 100, 0), 0));
+    off += 3;
+    cr_assert(eq(int, partition_flush(part, off), 0));
+    cr_assert(eq(i64, recovery_point(), -1));
+    while (nsegments() < 4) {
+        cr_assert(eq(int, logtest_append(part, off, 3, 100, 0), 0));
+        off += 3;
+    }
+    cr_assert(eq(int, partition_flush(part, off), 0));
+    cr_assert(eq(i64, recovery_point(), segment_base(-1)));
+    check_all(off);
+}
+
+Test(partition, the_recovery_point_survives_reopen_and_a_clean_close_sets_it)
+{
+    int64_t end, active;
+
+    open_part(4096);
+    end = fill(40);
+    active = segment_base(-1);
+    cr_assert(gt(i64, active, 0));
+    cr_assert(eq(i64, recovery_point(), active));
+    reopen(4096);
+    cr_assert(eq(i64, recovery_point(), active));
+    partition_abandon(part); /* a crash */
+    part = NULL;
+    open_part(4096);
+    cr_assert(eq(i64, recovery_point(), active));
+    check_all(end);
+    /* A data directory from before recovery points: a clean open writes it. */
+    partition_close(part);
+    part = NULL;
+    put_recovery_point(NULL);
+    open_part(4096);
+    cr_assert(eq(i64, recovery_point(), active));
+    check_all(end);
+}
+
+/* Arrays, not pointers: criterion copies parameters into a new process image. */
+struct rp_text {
+    bool missing; /* no file at all */
+    char text[64];
+};
+
+ParameterizedTestParameters(partition, a_missing_or_malformed_recovery_point_scans_all)
+{
+    static struct rp_text texts[] = {
+        {true, ""},
+        {false, ""},
+        {false, "garbage"},
+        {false, "rill-recovery-point 1\n"},
+        {false, "rill-recovery-point 1\n-5\n"},
+        {false, "rill-recovery-point 1\n 999\n"},
+        {false, "rill-recovery-point 1\n999x\n"},
+        {false, "rill-recovery-point 1\n999"},
+        {false, "rill-recovery-point 2\n999\n"},
+        {false, "rill-recovery-point 1\n99999999999999999999999\n"},
+    };
+    return cr_make_param_array(struct rp_text, texts, sizeof(texts) / sizeof(texts[0]));
+}
+
+/* After a crash a recovery point that cannot be read is 0: every segment is validated,
+ * so a closed segment cut by the crash ends the log there and the later segments go;
+ * the partition is served, not read-only. */
+ParameterizedTest(struct rp_text *t, partition,
+                  a_missing_or_malformed_recovery_point_scans_all)
+{
+    int64_t base1, end1;
+    struct stat st;
+
+    open_part(4096);
+    fill(40);
+    cr_assert(gt(sz, nsegments(), 3));
+    base1 = segment_base(1);
+    end1 = segment_base(2);
+    partition_abandon(part); /* a crash */
+    part = NULL;
+    cr_assert(eq(int, stat(log_of(base1), &st), 0));
+    /* the last batch torn */
+    cr_assert(eq(int, truncate(log_of(base1), st.st_size - 50), 0));
+    put_recovery_point(t->missing ? NULL : t->text);
+    open_part(4096);
+    cr_assert(eq(int, partition_error(part), 0));
+    check_all(end1 - 3);
+    cr_assert(eq(sz, nsegments(), 2));
+    cr_assert(not(eq(int, access(log_of(end1), F_OK), 0)), "later segments are deleted");
+    cr_assert(eq(i64, recovery_point(), base1), "and the recovery point is right again");
+    cr_assert(eq(int, logtest_append(part, end1 - 3, 3, 100, 1000 + 10 * (end1 - 3)), 0));
+    check_all(end1);
+}
+
+/* Below the recovery point a segment is known synced: damage there is not a torn write
+ * but bit rot, reported and served read-only up to it, and nothing is deleted. */
+Test(partition, damage_below_the_recovery_point_is_read_only_after_a_crash)
+{
+    int64_t base1, end1, end;
+    struct stat st;
+
+    open_part(4096);
+    end = fill(40);
+    base1 = segment_base(1);
+    end1 = segment_base(2);
+    cr_assert(gt(i64, recovery_point(), base1));
+    partition_abandon(part);
+    part = NULL;
+    cr_assert(eq(int, stat(log_of(base1), &st), 0));
+    cr_assert(eq(int, truncate(log_of(base1), st.st_size - 50), 0));
+    open_part(4096);
+    cr_assert(eq(int, partition_error(part), -EBADMSG));
+    cr_assert(lt(i64, partition_high_watermark(part), end1));
+    cr_assert(ge(i64, partition_high_watermark(part), base1));
+    cr_assert(eq(int, access(log_of(end1), F_OK), 0), "nothing deleted");
+    cr_assert(eq(int, logtest_append(part, partition_high_watermark(part), 1, 10, 0),
+                 -EROFS));
+    (void)end;
+}
+
+Test(partition, a_flipped_bit_below_the_recovery_point_is_read_only_after_a_crash)
+{
+    char *log = xstrdup(log_of(0));
+    char v[256];
+    uint8_t *bytes;
+    size_t len;
+
+    open_part(16 * 1024);
+    fill(120);
+    cr_assert(gt(i64, recovery_point(), 0));
+    partition_abandon(part);
+    part = NULL;
+    cr_assert(eq(int, logtest_file_bytes(log, &bytes, &len), 0));
+    bytes[len / 2] ^= 0x40;
+    cr_assert(eq(int, logtest_write_file(log, bytes, len), 0));
+    free(bytes);
+    unlink(path_of("00000000000000000000.index")); /* forces a scan at open */
+    open_part(16 * 1024);
+    cr_assert(eq(int, partition_error(part), -EBADMSG));
+    cr_assert(eq(int, logtest_read(part, 0, v, sizeof(v), NULL), 0), "before it: served");
+    free(log);
+}
+
+/* Retention moves the log start past an old recovery point: opening after a crash
+ * validates every segment that is left, and serves them. */
+Test(partition, a_recovery_point_below_the_log_start_is_harmless)
+{
+    struct partition_config c = logtest_config(4096, true);
+    int64_t end, start;
+
+    cr_assert(eq(int, partition_open(&part, dir, 0, &c), 0));
+    end = fill(60);
+    c.retention_bytes = 8192;
+    partition_set_config(part, &c);
+    cr_assert(gt(int, partition_apply_retention(part, 0), 0));
+    start = partition_log_start(part);
+    cr_assert(gt(i64, start, 0));
+    cr_assert(ge(i64, recovery_point(), start));
+    partition_abandon(part);
+    part = NULL;
+    put_recovery_point("rill-recovery-point 1\n3\n"); /* older than the retention */
+    cr_assert(eq(int, partition_open(&part, dir, 0, &c), 0));
+    cr_assert(eq(int, partition_error(part), 0));
+    cr_assert(eq(i64, partition_log_start(part), start));
+    check_range(start, end);
+    cr_assert(eq(i64, recovery_point(), segment_base(-1)));
+}
+
+/* Retention never deletes a segment before it is synced: its unlink is not, and a
+ * crash could bring it back torn, below segments that were synced. */
+Test(partition, retention_waits_for_the_flush_of_a_rolled_segment)
+{
+    struct partition_config c = logtest_config(4096, false);
+    int64_t end;
+    size_t n;
+
+    c.retention_bytes = 0;
+    cr_assert(eq(int, partition_open(&part, dir, 0, &c), 0));
+    end = fill(40);
+    n = nsegments();
+    cr_assert(gt(sz, n, 3));
+    cr_assert(eq(int, partition_apply_retention(part, 0), 0), "nothing synced yet");
+    cr_assert(eq(int, partition_flush(part, end), 0));
+    cr_assert(eq(int, partition_apply_retention(part, 0), (int)n - 1));
+    cr_assert(eq(sz, nsegments(), 1));
 }

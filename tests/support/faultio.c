@@ -2,6 +2,8 @@
 #include "tests/support/faultio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,31 +18,62 @@
 
 struct tracked {
     char *path;
-    off_t synced; /* size at the last fdatasync (or open) */
+    off_t synced;      /* size at the last fdatasync (or open) */
+    bool name_durable; /* existed at install, or its directory was fsynced since */
+    bool gone;         /* a rename replaced it: no longer at 'path' */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct faultio_plan plan;
-static int fdatasync_calls;
+static int fdatasync_calls, fsync_calls;
 static int64_t written;
 static struct tracked files[MAX_FILES];
 static int nfiles;
 static int fd_file[MAX_FDS]; /* fd -> index in files, -1 if untracked */
+static char *fd_dir[MAX_FDS]; /* fd -> path of the directory open on it, or NULL */
+static _Atomic unsigned generation; /* bumped by install: resets the thread counters */
+static _Thread_local unsigned thread_generation;
+static _Thread_local int thread_syncs;
 
-static int track(const char *path, int fd)
+static void count_thread_sync(void)
+{
+    unsigned g = atomic_load(&generation);
+
+    if (thread_generation != g) {
+        thread_generation = g;
+        thread_syncs = 0;
+    }
+    thread_syncs++;
+}
+
+static int find(const char *path)
+{
+    for (int i = 0; i < nfiles; i++)
+        if (!files[i].gone && !strcmp(files[i].path, path))
+            return i;
+    return -1;
+}
+
+/* 'created': the open made the file, so its name is not durable yet. */
+static int track(const char *path, int fd, bool created)
 {
     struct stat st;
-    int i;
+    off_t size = fstat(fd, &st) ? 0 : st.st_size;
+    int i = find(path);
 
-    for (i = 0; i < nfiles; i++)
-        if (!strcmp(files[i].path, path))
-            break;
-    if (i == nfiles) {
+    if (i < 0) {
         if (nfiles == MAX_FILES)
             return -1;
+        i = nfiles++;
         files[i].path = strdup(path);
-        files[i].synced = fstat(fd, &st) ? 0 : st.st_size;
-        nfiles++;
+        files[i].synced = size;
+        files[i].name_durable = !created;
+        files[i].gone = false;
+    } else {
+        if (created) /* made again after an unlink */
+            files[i].name_durable = false;
+        if (files[i].synced > size) /* truncated at open, or made again */
+            files[i].synced = size;
     }
     if (fd >= 0 && fd < MAX_FDS)
         fd_file[fd] = i;
@@ -49,15 +82,21 @@ static int track(const char *path, int fd)
 
 static int f_open(const char *path, int flags, mode_t mode)
 {
+    bool existed = !(flags & O_CREAT) || access(path, F_OK) == 0;
     int fd = io_posix_ops.open(path, flags, mode);
 
     if (fd >= 0) {
         struct stat st;
         pthread_mutex_lock(&lock);
-        if (!fstat(fd, &st) && S_ISREG(st.st_mode))
-            track(path, fd);
-        else if (fd < MAX_FDS)
+        if (fd < MAX_FDS) {
             fd_file[fd] = -1;
+            free(fd_dir[fd]);
+            fd_dir[fd] = NULL;
+        }
+        if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+            track(path, fd, !existed);
+        else if (!fstat(fd, &st) && S_ISDIR(st.st_mode) && fd < MAX_FDS)
+            fd_dir[fd] = strdup(path);
         pthread_mutex_unlock(&lock);
     }
     return fd;
@@ -66,10 +105,31 @@ static int f_open(const char *path, int flags, mode_t mode)
 static int f_close(int fd)
 {
     pthread_mutex_lock(&lock);
-    if (fd >= 0 && fd < MAX_FDS)
+    if (fd >= 0 && fd < MAX_FDS) {
         fd_file[fd] = -1;
+        free(fd_dir[fd]);
+        fd_dir[fd] = NULL;
+    }
     pthread_mutex_unlock(&lock);
     return io_posix_ops.close(fd);
+}
+
+/* fsync of a directory makes the names of the files in it durable. */
+static int f_fsync(int fd)
+{
+    pthread_mutex_lock(&lock);
+    fsync_calls++;
+    count_thread_sync();
+    if (fd >= 0 && fd < MAX_FDS && fd_dir[fd]) {
+        size_t n = strlen(fd_dir[fd]);
+        for (int i = 0; i < nfiles; i++) {
+            const char *p = files[i].path;
+            if (!strncmp(p, fd_dir[fd], n) && p[n] == '/' && !strchr(p + n + 1, '/'))
+                files[i].name_durable = true;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return io_posix_ops.fsync(fd);
 }
 
 static ssize_t f_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
@@ -110,6 +170,7 @@ static int f_fdatasync(int fd)
 
     pthread_mutex_lock(&lock);
     fdatasync_calls++;
+    count_thread_sync();
     fail = plan.fail_fdatasync_at && fdatasync_calls == plan.fail_fdatasync_at;
     if (!fail && fd >= 0 && fd < MAX_FDS && fd_file[fd] >= 0 && !fstat(fd, &st))
         files[fd_file[fd]].synced = st.st_size;
@@ -147,14 +208,17 @@ static int f_ftruncate(int fd, off_t len)
 
 static int f_rename(const char *from, const char *to)
 {
+    int i;
+
     if (io_posix_ops.rename(from, to))
         return -1;
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < nfiles; i++) {
-        if (!strcmp(files[i].path, from)) {
-            free(files[i].path);
-            files[i].path = strdup(to);
-        }
+    if ((i = find(to)) >= 0)
+        files[i].gone = true; /* replaced */
+    if ((i = find(from)) >= 0) {
+        free(files[i].path);
+        files[i].path = strdup(to);
+        files[i].name_durable = false; /* until the directory is fsynced */
     }
     pthread_mutex_unlock(&lock);
     return 0;
@@ -166,7 +230,7 @@ static const struct io_ops faulty = {
     .pread = pread,
     .pwritev = f_pwritev,
     .fdatasync = f_fdatasync,
-    .fsync = fsync,
+    .fsync = f_fsync,
     .ftruncate = f_ftruncate,
     .rename = f_rename,
     .unlink = unlink,
@@ -179,9 +243,12 @@ static void forget(void)
     for (int i = 0; i < nfiles; i++)
         free(files[i].path);
     nfiles = 0;
-    for (int i = 0; i < MAX_FDS; i++)
+    for (int i = 0; i < MAX_FDS; i++) {
         fd_file[i] = -1;
-    fdatasync_calls = 0;
+        free(fd_dir[i]);
+        fd_dir[i] = NULL;
+    }
+    fdatasync_calls = fsync_calls = 0;
     written = 0;
 }
 
@@ -193,6 +260,7 @@ void faultio_install(const struct faultio_plan *p)
     plan.enospc_after = -1;
     if (p)
         plan = *p;
+    atomic_fetch_add(&generation, 1);
     pthread_mutex_unlock(&lock);
     io_set_ops(&faulty);
 }
@@ -210,6 +278,28 @@ int faultio_fdatasync_calls(void)
     return fdatasync_calls;
 }
 
+int faultio_fsync_calls(void)
+{
+    return fsync_calls;
+}
+
+int faultio_thread_sync_calls(void)
+{
+    return thread_generation == atomic_load(&generation) ? thread_syncs : 0;
+}
+
+long long faultio_synced_size(const char *path)
+{
+    long long size;
+    int i;
+
+    pthread_mutex_lock(&lock);
+    i = find(path);
+    size = i < 0 ? -1 : (long long)files[i].synced;
+    pthread_mutex_unlock(&lock);
+    return size;
+}
+
 void faultio_crash(bool torn, unsigned seed)
 {
     pthread_mutex_lock(&lock);
@@ -218,6 +308,12 @@ void faultio_crash(bool torn, unsigned seed)
         struct stat st;
         off_t keep = files[i].synced;
 
+        if (files[i].gone)
+            continue;
+        if (plan.lose_unsynced_names && !files[i].name_durable) {
+            unlink(files[i].path);
+            continue;
+        }
         if (stat(files[i].path, &st) || st.st_size <= keep)
             continue;
         if (torn)
