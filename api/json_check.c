@@ -5,7 +5,9 @@
  * loop alternates two states: "a value is expected" (open a container, or scan a
  * scalar) and "a value just ended" (close containers, or take ',' and the next member).
  * The token scanners return the position just past their token, or NULL if it is
- * malformed, so a NULL anywhere means "not JSON".
+ * malformed, so a NULL anywhere means "not JSON"; where and why go in a struct
+ * scan_error on the way (json_value_span() reports them). json_check() and
+ * json_value_span() share scan_value(), the one copy of the grammar.
  *
  * Speed: string bodies are skipped 8 bytes at a time while they are printable ASCII
  * other than '"' and '\' (a SWAR test on a uint64_t); everything else goes byte by byte.
@@ -97,6 +99,21 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+/* Where and why a scan failed; the scanners below fill it through fail(). */
+struct scan_error {
+    const unsigned char *at;
+    const char *why;
+    bool too_deep;
+};
+
+static const unsigned char *fail(struct scan_error *e, const unsigned char *at,
+                                 const char *why)
+{
+    e->at = at;
+    e->why = why;
+    return NULL;
+}
+
 /* The value of the 4 hex digits at p (which has 4 bytes), or -1. */
 static long hex4(const unsigned char *p)
 {
@@ -114,12 +131,14 @@ static long hex4(const unsigned char *p)
 
 /* p is just past a backslash inside a string. A \u escape of a high surrogate must be
  * followed at once by a \u escape of a low surrogate; a lone one of either is invalid. */
-static const unsigned char *scan_escape(const unsigned char *p, const unsigned char *end)
+static const unsigned char *scan_escape(const unsigned char *p, const unsigned char *end,
+                                        struct scan_error *e)
 {
+    const unsigned char *slash = p - 1;
     long u, low;
 
     if (p == end)
-        return NULL;
+        return fail(e, end, "unexpected end of input");
     switch (*p) {
     case '"':
     case '\\':
@@ -133,25 +152,26 @@ static const unsigned char *scan_escape(const unsigned char *p, const unsigned c
     case 'u':
         break;
     default:
-        return NULL;
+        return fail(e, slash, "invalid escape");
     }
     if (end - p < 5 || (u = hex4(p + 1)) < 0)
-        return NULL;
+        return fail(e, slash, "invalid \\u escape");
     p += 5;
     if (u < 0xD800 || u > 0xDFFF)
         return p;
     if (u >= 0xDC00)
-        return NULL;
+        return fail(e, slash, "lone surrogate");
     if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
-        return NULL;
+        return fail(e, slash, "lone surrogate");
     low = hex4(p + 2);
     if (low < 0xDC00 || low > 0xDFFF)
-        return NULL;
+        return fail(e, slash, "lone surrogate");
     return p + 6;
 }
 
 /* p is just past the opening quote; returns just past the closing one. */
-static const unsigned char *scan_string(const unsigned char *p, const unsigned char *end)
+static const unsigned char *scan_string(const unsigned char *p, const unsigned char *end,
+                                        struct scan_error *e)
 {
     uint64_t w;
     size_t n;
@@ -166,29 +186,30 @@ static const unsigned char *scan_string(const unsigned char *p, const unsigned c
         while (p < end && byte_is_plain(*p))
             p++;
         if (p == end)
-            return NULL;
+            return fail(e, end, "unexpected end of input");
         if (*p == '"')
             return p + 1;
         if (*p == '\\') {
-            p = scan_escape(p + 1, end);
+            p = scan_escape(p + 1, end, e);
             if (!p)
                 return NULL;
         } else if (*p < 0x20) {
-            return NULL; /* control characters must be escaped */
+            return fail(e, p, "control character in string"); /* must be escaped */
         } else {
             n = utf8_sequence(p, end);
             if (!n)
-                return NULL;
+                return fail(e, p, "invalid UTF-8");
             p += n;
         }
     }
 }
 
 /* One or more digits. */
-static const unsigned char *scan_digits(const unsigned char *p, const unsigned char *end)
+static const unsigned char *scan_digits(const unsigned char *p, const unsigned char *end,
+                                        struct scan_error *e)
 {
     if (p == end || !is_digit(*p))
-        return NULL;
+        return fail(e, p, "invalid number");
     do
         p++;
     while (p < end && is_digit(*p));
@@ -197,113 +218,203 @@ static const unsigned char *scan_digits(const unsigned char *p, const unsigned c
 
 /* number = [ "-" ] ( "0" / 1-9 *DIGIT ) [ "." 1*DIGIT ] [ ( "e" / "E" ) [ "+" / "-" ]
  * 1*DIGIT ]. A digit right after a leading "0" is left for the caller to reject. */
-static const unsigned char *scan_number(const unsigned char *p, const unsigned char *end)
+static const unsigned char *scan_number(const unsigned char *p, const unsigned char *end,
+                                        struct scan_error *e)
 {
     if (*p == '-')
         p++;
     if (p < end && *p == '0')
         p++;
-    else if (!(p = scan_digits(p, end)))
+    else if (!(p = scan_digits(p, end, e)))
         return NULL;
-    if (p < end && *p == '.' && !(p = scan_digits(p + 1, end)))
+    if (p < end && *p == '.' && !(p = scan_digits(p + 1, end, e)))
         return NULL;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
-        p = scan_digits(p, end);
+        p = scan_digits(p, end, e);
     }
     return p;
 }
 
 static const unsigned char *scan_literal(const unsigned char *p, const unsigned char *end,
-                                         const char *word, size_t n)
+                                         const char *word, size_t n, struct scan_error *e)
 {
     if ((size_t)(end - p) < n || memcmp(p, word, n) != 0)
-        return NULL;
+        return fail(e, p, "invalid literal");
     return p + n;
 }
 
 /* A string, number or literal starting at p (p < end). */
-static const unsigned char *scan_scalar(const unsigned char *p, const unsigned char *end)
+static inline const unsigned char *
+scan_scalar(const unsigned char *p, const unsigned char *end, struct scan_error *e)
 {
     switch (*p) {
     case '"':
-        return scan_string(p + 1, end);
+        return scan_string(p + 1, end, e);
     case 't':
-        return scan_literal(p, end, "true", 4);
+        return scan_literal(p, end, "true", 4, e);
     case 'f':
-        return scan_literal(p, end, "false", 5);
+        return scan_literal(p, end, "false", 5, e);
     case 'n':
-        return scan_literal(p, end, "null", 4);
+        return scan_literal(p, end, "null", 4, e);
     default:
-        return *p == '-' || is_digit(*p) ? scan_number(p, end) : NULL;
+        if (*p == '-' || is_digit(*p))
+            return scan_number(p, end, e);
+        return fail(e, p, "unexpected character");
     }
 }
 
-/* ws string ws ':', an object member's name, up to where its value may start. */
-static const unsigned char *scan_name(const unsigned char *p, const unsigned char *end)
+/* True for a byte that would continue a number or literal that seems to end before it. */
+static bool continues_token(unsigned char c)
 {
-    p = skip_ws(p, end);
-    if (p == end || *p != '"' || !(p = scan_string(p + 1, end)))
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+           c == '+' || c == '-';
+}
+
+/* ws string ws ':' ws, an object member's name, up to where its value starts; adds the
+ * whitespace skipped to *space. */
+static inline const unsigned char *scan_name(const unsigned char *p,
+                                             const unsigned char *end, size_t *space,
+                                             bool count, struct scan_error *e)
+{
+    const unsigned char *q = skip_ws(p, end);
+
+    if (count)
+        *space += (size_t)(q - p);
+    if (q == end)
+        return fail(e, end, "unexpected end of input");
+    if (*q != '"')
+        return fail(e, q, "expected a member name");
+    if (!(p = scan_string(q + 1, end, e)))
         return NULL;
-    p = skip_ws(p, end);
-    if (p == end || *p != ':')
-        return NULL;
-    return p + 1;
+    q = skip_ws(p, end);
+    if (count)
+        *space += (size_t)(q - p);
+    if (q == end)
+        return fail(e, end, "unexpected end of input");
+    if (*q != ':')
+        return fail(e, q, "expected ':'");
+    p = skip_ws(q + 1, end);
+    if (count)
+        *space += (size_t)(p - q - 1);
+    return p;
+}
+
+/* The one value starting at p (no whitespace before it): returns just past it, or NULL
+ * with 'e' filled. If 'count', the number of whitespace bytes inside it goes in
+ * *space_out. Always inlined, so that json_check() gets a copy without the counting
+ * (a few percent on documents with many small tokens). */
+__attribute__((always_inline)) static inline const unsigned char *
+scan_value(const unsigned char *p, const unsigned char *end, bool count,
+           size_t *space_out, struct scan_error *e)
+{
+    bool in_object[JSON_CHECK_MAX_DEPTH];
+    const unsigned char *q;
+    size_t depth = 0, space = 0;
+
+    for (;;) {
+        /* a value is expected at p */
+        if (p == end)
+            return fail(e, end, "unexpected end of input");
+        if (*p == '{' || *p == '[') {
+            if (depth == JSON_CHECK_MAX_DEPTH) {
+                e->too_deep = true;
+                return fail(e, p, "nested too deep");
+            }
+            in_object[depth] = *p == '{';
+            q = skip_ws(p + 1, end);
+            if (count)
+                space += (size_t)(q - p - 1);
+            p = q;
+            if (p == end)
+                return fail(e, end, "unexpected end of input");
+            if (*p == (in_object[depth] ? '}' : ']')) {
+                p++; /* empty: a whole value */
+            } else {
+                depth++;
+                if (in_object[depth - 1] && !(p = scan_name(p, end, &space, count, e)))
+                    return NULL;
+                continue;
+            }
+        } else {
+            q = scan_scalar(p, end, e);
+            if (!q)
+                return NULL;
+            if (depth == 0 && *p != '"' && q < end && continues_token(*q))
+                return fail(e, q,
+                            *p == '-' || is_digit(*p) ? "invalid number"
+                                                      : "invalid literal");
+            p = q;
+        }
+        /* a value has ended: close containers until a ',' or the end */
+        for (;;) {
+            if (depth == 0) {
+                *space_out = space;
+                return p;
+            }
+            q = skip_ws(p, end);
+            if (count)
+                space += (size_t)(q - p);
+            p = q;
+            if (p == end)
+                return fail(e, end, "unexpected end of input");
+            if (*p == ',') {
+                if (in_object[depth - 1]) {
+                    p = scan_name(p + 1, end, &space, count, e);
+                    if (!p)
+                        return NULL;
+                } else {
+                    q = skip_ws(p + 1, end);
+                    if (count)
+                        space += (size_t)(q - p - 1);
+                    p = q;
+                }
+                break;
+            }
+            if (*p != (in_object[depth - 1] ? '}' : ']'))
+                return fail(e, p,
+                            in_object[depth - 1] ? "expected ',' or '}'"
+                                                 : "expected ',' or ']'");
+            depth--;
+            p++;
+        }
+    }
 }
 
 bool json_check(const char *data, size_t len)
 {
     const unsigned char *p = (const unsigned char *)data, *end;
-    bool in_object[JSON_CHECK_MAX_DEPTH];
-    size_t depth = 0;
+    struct scan_error e = {0};
+    size_t space = 0;
 
     if (len == 0)
         return false;
     end = p + len;
-    for (;;) {
-        /* a value is expected */
-        p = skip_ws(p, end);
-        if (p == end)
-            return false;
-        if (*p == '{' || *p == '[') {
-            if (depth == JSON_CHECK_MAX_DEPTH)
-                return false;
-            in_object[depth] = *p == '{';
-            p = skip_ws(p + 1, end);
-            if (p == end)
-                return false;
-            if (*p == (in_object[depth] ? '}' : ']')) {
-                p++; /* empty: a whole value */
-            } else {
-                depth++;
-                if (in_object[depth - 1] && !(p = scan_name(p, end)))
-                    return false;
-                continue;
-            }
-        } else if (!(p = scan_scalar(p, end))) {
-            return false;
-        }
-        /* a value has ended: close containers until a ',' or the end */
-        for (;;) {
-            p = skip_ws(p, end);
-            if (depth == 0)
-                return p == end;
-            if (p == end)
-                return false;
-            if (*p == ',') {
-                p++;
-                if (in_object[depth - 1] && !(p = scan_name(p, end)))
-                    return false;
-                break;
-            }
-            if (*p != (in_object[depth - 1] ? '}' : ']'))
-                return false;
-            depth--;
-            p++;
+    p = scan_value(skip_ws(p, end), end, false, &space, &e);
+    return p && skip_ws(p, end) == end;
+}
+
+size_t json_value_span(const char *data, size_t len, struct json_span *info)
+{
+    const unsigned char *start = (const unsigned char *)data, *p = NULL;
+    struct scan_error e = {NULL, "unexpected end of input", false};
+    size_t space = 0;
+
+    if (len > 0)
+        p = scan_value(start, start + len, true, &space, &e);
+    if (info) {
+        memset(info, 0, sizeof(*info));
+        if (p) {
+            info->space = space;
+        } else {
+            info->error_at = e.at ? (size_t)(e.at - start) : len;
+            info->error = e.why;
+            info->too_deep = e.too_deep;
         }
     }
+    return p ? (size_t)(p - start) : 0;
 }
 
 bool utf8_check(const char *data, size_t len)

@@ -10,14 +10,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
-#include "api/json_check.h"
+#include "api/envelope.h"
 #include "api/murmur2.h"
 #include "common/xalloc.h"
 
@@ -25,8 +24,9 @@
 
 struct prec {
     struct record rec;
-    struct record_header *headers; /* owned array */
+    struct record_header content_type; /* a raw record's only header */
     int32_t partition;
+    bool unpinned;    /* neither key nor partition: placed by the sticky choice */
     size_t batch;    /* index of its batch in the request */
     int32_t in_batch; /* its offset delta in that batch */
 };
@@ -62,206 +62,62 @@ struct produce {
     int64_t limit; /* the largest batch: min(max.message.bytes, segment.bytes) */
     char topic_id[TOPIC_ID_LEN + 1]; /* for Idempotency-Key scoping */
     bool flush_always;
+    struct envelope env; /* what the records point into, for a JSON envelope */
     struct prec *recs;
     size_t nrecs;
-    void **owned; /* memory the records point into */
-    size_t nowned;
 };
 
-static void *own(struct produce *pr, void *mem)
-{
-    pr->owned = xrealloc(pr->owned, (pr->nowned + 1) * sizeof(*pr->owned));
-    pr->owned[pr->nowned++] = mem;
-    return mem;
-}
-
-/* Answers a problem and evaluates to false, for "return bad(...)". */
-#define bad(pr, status, code, ...)                                                        \
-    (reply_problem((pr)->ctx->resp, status, code, NULL, __VA_ARGS__), false)
-
-/* Decodes standard or URL-safe base64 (padding optional) into owned memory. */
-static bool decode_base64(struct produce *pr, json_t *v, const uint8_t **out, int32_t *len)
-{
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v), got;
-    uint8_t *bin = own(pr, xmalloc(n / 4 * 3 + 3));
-    const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
-                            sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-                            sodium_base64_VARIANT_URLSAFE,
-                            sodium_base64_VARIANT_URLSAFE_NO_PADDING};
-
-    /* libsodium 1.0.18 takes bytes >= 0x80 as digits: only the base64 alphabets pass */
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || strchr("+/-_=", s[i])))
-            return false;
-    for (size_t k = 0; k < 4; k++) {
-        const char *end;
-        if (!sodium_base642bin(bin, n / 4 * 3 + 3, s, n, NULL, &got, &end, variants[k]) &&
-            end == s + n) {
-            *out = bin;
-            *len = (int32_t)got;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool parse_headers(struct produce *pr, size_t i, json_t *h, struct prec *r)
-{
-    const char *name;
-    json_t *v;
-    size_t k = 0;
-
-    if (!json_is_object(h))
-        return bad(pr, 400, "invalid_record", "records[%zu].%s must be an object of strings",
-                   i, "headers");
-    r->headers = own(pr, xcalloc(json_object_size(h) + 1, sizeof(*r->headers)));
-    json_object_foreach(h, name, v)
-    {
-        if (!json_is_string(v))
-            return bad(pr, 400, "invalid_record", "records[%zu].headers.%s must be a string",
-                       i, name);
-        r->headers[k].key = (const uint8_t *)name;
-        r->headers[k].key_len = (int32_t)strlen(name);
-        r->headers[k].value = (const uint8_t *)json_string_value(v);
-        r->headers[k].value_len = (int32_t)json_string_length(v);
-        k++;
-    }
-    r->rec.headers = r->headers;
-    r->rec.header_count = (uint32_t)k;
-    return true;
-}
-
-static bool parse_partition(struct produce *pr, size_t i, json_t *v, int32_t *out)
-{
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return bad(pr, 400, "invalid_record",
-                   "records[%zu].%s must be a non-negative integer", i, "partition");
-    if (json_integer_value(v) >= pr->npartitions) {
-        reply_problem(pr->ctx->resp, 404, "partition_not_found", NULL,
-                      "records[%zu].partition: topic '%s' has %" PRId32 " partitions", i,
-                      pr->topic->name, pr->npartitions);
-        return false;
-    }
-    *out = (int32_t)json_integer_value(v);
-    return true;
-}
-
-/* One record of the envelope into pr->recs[i]. */
-static bool parse_record(struct produce *pr, size_t i, json_t *o, int32_t sticky)
-{
-    struct prec *r = &pr->recs[i];
-    json_t *key = NULL, *key64 = NULL, *val = NULL, *val64 = NULL, *v;
-    bool has_value = false;
-    const char *field;
-
-    if (!json_is_object(o))
-        return bad(pr, 400, "invalid_record", "records[%zu] must be an object%s", i, "");
-    r->rec.timestamp = clock_wall_ms();
-    r->rec.key_len = r->rec.value_len = -1;
-    r->partition = -1;
-    json_object_foreach(o, field, v)
-    {
-        if (!strcmp(field, "key"))
-            key = v;
-        else if (!strcmp(field, "key_base64"))
-            key64 = v;
-        else if (!strcmp(field, "value"))
-            val = v, has_value = true;
-        else if (!strcmp(field, "value_base64"))
-            val64 = v;
-        else if (!strcmp(field, "headers")) {
-            if (!parse_headers(pr, i, v, r))
-                return false;
-        } else if (!strcmp(field, "partition")) {
-            if (!parse_partition(pr, i, v, &r->partition))
-                return false;
-        } else if (!strcmp(field, "timestamp")) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return bad(pr, 400, "invalid_record",
-                           "records[%zu].%s must be milliseconds since the epoch (>= 0)", i,
-                           "timestamp");
-            r->rec.timestamp = json_integer_value(v);
-        } else {
-            return bad(pr, 400, "unknown_field",
-                       "records[%zu] has an unknown field '%s' (expected key, key_base64, "
-                       "value, value_base64, headers, partition, timestamp)",
-                       i, field);
-        }
-    }
-    if (key && key64)
-        return bad(pr, 400, "invalid_record", "records[%zu]: give %s, not both", i,
-                   "key or key_base64");
-    if (has_value && val64)
-        return bad(pr, 400, "invalid_record", "records[%zu]: give %s, not both", i,
-                   "value or value_base64");
-    if (key && !json_is_null(key)) {
-        if (!json_is_string(key))
-            return bad(pr, 400, "invalid_record", "records[%zu].%s must be a string", i,
-                       "key");
-        r->rec.key = (const uint8_t *)json_string_value(key);
-        r->rec.key_len = (int32_t)json_string_length(key);
-    }
-    if (key64 && (!json_is_string(key64) || !decode_base64(pr, key64, &r->rec.key,
-                                                           &r->rec.key_len)))
-        return bad(pr, 400, "invalid_base64", "records[%zu].%s is not valid base64", i,
-                   "key_base64");
-    if (val && !json_is_null(val)) {
-        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-        r->rec.value = own(pr, text);
-        r->rec.value_len = (int32_t)strlen(text);
-        /* what a fetch can embed again as JSON (json_check's nesting limit) */
-        if (!json_check(text, strlen(text)))
-            return bad(pr, 400, "invalid_record",
-                       "records[%zu].%s is nested deeper than %d levels", i, "value",
-                       JSON_CHECK_MAX_DEPTH);
-    }
-    if (val64 && (!json_is_string(val64) || !decode_base64(pr, val64, &r->rec.value,
-                                                           &r->rec.value_len)))
-        return bad(pr, 400, "invalid_base64", "records[%zu].%s is not valid base64", i,
-                   "value_base64");
-    if (r->partition < 0)
-        r->partition = r->rec.key_len >= 0
-                           ? murmur2_partition(r->rec.key, (size_t)r->rec.key_len,
-                                               pr->npartitions)
-                           : sticky;
-    return true;
-}
-
-static bool parse_envelope(struct produce *pr, json_t **root_out)
+/* The JSON envelope (api/envelope.c), placed: a pinned partition is checked, a key
+ * picks murmur2's, keyless records share one partition per request (sticky). */
+static bool parse_envelope(struct produce *pr)
 {
     struct api_ctx *ctx = pr->ctx;
-    json_t *root = api_parse_body_object(ctx), *records;
+    struct envelope_error err;
+    int64_t now = clock_wall_ms();
     int32_t sticky;
-    size_t n;
 
-    *root_out = root;
-    if (!root)
-        return false;
-    records = json_object_get(root, "records");
-    if (json_object_size(root) != 1 || !json_is_array(records)) {
-        reply_problem(ctx->resp, 400, "invalid_envelope", NULL,
-                      "the body must be {\"records\":[...]} and nothing else");
-        return false;
-    }
-    n = json_array_size(records);
-    if (n == 0) {
-        reply_problem(ctx->resp, 400, "invalid_envelope", NULL, "'records' is empty");
+    if (!envelope_parse(ctx->req->body, ctx->req->body_len, ctx->api->config.max_records,
+                        &pr->env, &err)) {
+        char extra[48] = "";
+
+        if (err.status == 413)
+            snprintf(extra, sizeof(extra), ",\"limit\":%zu",
+                     strcmp(err.code, "too_many_records") ? (size_t)INT32_MAX
+                                                           : ctx->api->config.max_records);
+        reply_problem(ctx->resp, err.status, err.code, extra, "%s", err.detail);
         return false;
     }
-    if (n > ctx->api->config.max_records) {
-        reply_problem(ctx->resp, 413, "too_many_records", NULL,
-                      "%zu records in one request; the limit is %zu", n,
-                      ctx->api->config.max_records);
-        return false;
-    }
-    pr->recs = xcalloc(n, sizeof(*pr->recs));
-    pr->nrecs = n;
+    pr->nrecs = pr->env.count;
+    pr->recs = xcalloc(pr->nrecs, sizeof(*pr->recs));
     sticky = (int32_t)(atomic_fetch_add(&ctx->api->sticky, 1) % (uint32_t)pr->npartitions);
-    for (size_t i = 0; i < n; i++)
-        if (!parse_record(pr, i, json_array_get(records, i), sticky))
+    for (size_t i = 0; i < pr->nrecs; i++) {
+        const struct envelope_record *e = &pr->env.records[i];
+        struct prec *r = &pr->recs[i];
+
+        r->rec = (struct record){
+            .timestamp = e->timestamp >= 0 ? e->timestamp : now,
+            .key = e->key,
+            .key_len = e->key_len,
+            .value = e->value,
+            .value_len = e->value_len,
+            .headers = e->headers,
+            .header_count = e->header_count,
+        };
+        if (e->partition >= pr->npartitions) {
+            reply_problem(ctx->resp, 404, "partition_not_found", NULL,
+                          "records[%zu].partition: topic '%s' has %" PRId32 " partitions", i,
+                          pr->topic->name, pr->npartitions);
             return false;
+        }
+        if (e->partition >= 0) {
+            r->partition = (int32_t)e->partition;
+        } else if (e->key_len >= 0) {
+            r->partition = murmur2_partition(e->key, (size_t)e->key_len, pr->npartitions);
+        } else {
+            r->partition = sticky;
+            r->unpinned = true;
+        }
+    }
     return true;
 }
 
@@ -286,11 +142,10 @@ static bool parse_raw(struct produce *pr)
         r->rec.key_len = (int32_t)strlen(key);
     }
     if (ct) {
-        r->headers = own(pr, xcalloc(1, sizeof(*r->headers)));
-        r->headers[0] = (struct record_header){(const uint8_t *)RAW_CONTENT_TYPE_HEADER,
-                                               (int32_t)strlen(RAW_CONTENT_TYPE_HEADER),
-                                               (const uint8_t *)ct, (int32_t)strlen(ct)};
-        r->rec.headers = r->headers;
+        r->content_type = (struct record_header){(const uint8_t *)RAW_CONTENT_TYPE_HEADER,
+                                                 (int32_t)strlen(RAW_CONTENT_TYPE_HEADER),
+                                                 (const uint8_t *)ct, (int32_t)strlen(ct)};
+        r->rec.headers = &r->content_type;
         r->rec.header_count = 1;
     }
     if (part) {
@@ -306,10 +161,12 @@ static bool parse_raw(struct produce *pr)
             return false;
         }
         r->partition = (int32_t)n;
+    } else if (key) {
+        r->partition = murmur2_partition(key, strlen(key), pr->npartitions);
     } else {
-        r->partition = key ? murmur2_partition(key, strlen(key), pr->npartitions)
-                           : (int32_t)(atomic_fetch_add(&ctx->api->sticky, 1) %
-                                       (uint32_t)pr->npartitions);
+        r->partition =
+            (int32_t)(atomic_fetch_add(&ctx->api->sticky, 1) % (uint32_t)pr->npartitions);
+        r->unpinned = true;
     }
     return true;
 }
@@ -384,7 +241,10 @@ static bool encode_batches(struct produce *pr, struct pshare *shares, size_t nsh
                 tmp[count++] = *r;
             }
             if (count == 0) {
-                reply_problem(pr->ctx->resp, 413, "record_too_large", NULL,
+                char extra[32];
+
+                snprintf(extra, sizeof(extra), ",\"limit\":%" PRId64, pr->limit);
+                reply_problem(pr->ctx->resp, 413, "record_too_large", extra,
                               "records[%zu] is larger than the topic allows in one batch "
                               "(%" PRId64 " bytes: max.message.bytes or segment.bytes)",
                               idx[start], pr->limit);
@@ -438,8 +298,9 @@ static struct pshare *shares_of(struct produce *pr, size_t *n)
 }
 
 /* The If-Match precondition: "<offset>" (quotes optional). */
-static bool parse_if_match(struct api_ctx *ctx, size_t nshares, int64_t *expect)
+static bool parse_if_match(struct produce *pr, size_t nshares, int64_t *expect)
 {
+    struct api_ctx *ctx = pr->ctx;
     const char *h = api_header(ctx, "If-Match");
     char text[32];
     size_t len;
@@ -469,6 +330,16 @@ static bool parse_if_match(struct api_ctx *ctx, size_t nshares, int64_t *expect)
                       "If-Match needs every record to go to one partition");
         return false;
     }
+    /* A keyless record could land on any partition: the precondition would be about
+     * a partition the writer did not choose. */
+    for (size_t i = 0; i < pr->nrecs && pr->npartitions > 1; i++)
+        if (pr->recs[i].unpinned) {
+            reply_problem(ctx->resp, 400, "if_match_needs_one_partition", NULL,
+                          "If-Match needs records with a key or a partition: records[%zu] "
+                          "has neither, and the topic has %" PRId32 " partitions",
+                          i, pr->npartitions);
+            return false;
+        }
     return true;
 }
 
@@ -700,7 +571,6 @@ enum api_status api_produce_records(struct api_ctx *ctx)
     struct batches bs = {0};
     struct pshare *shares = NULL;
     struct topic_meta m;
-    json_t *root = NULL;
     size_t nshares = 0;
     int64_t expect;
     enum api_status st = API_DONE;
@@ -721,11 +591,11 @@ enum api_status api_produce_records(struct api_ctx *ctx)
                    : m.config.segment_bytes;
     pr.flush_always = m.config.flush_policy == FLUSH_ALWAYS;
     memcpy(pr.topic_id, m.id, sizeof(pr.topic_id));
-    ok = wants_raw(ctx) ? parse_raw(&pr) : parse_envelope(&pr, &root);
+    ok = wants_raw(ctx) ? parse_raw(&pr) : parse_envelope(&pr);
     if (!ok)
         goto out;
     shares = shares_of(&pr, &nshares);
-    if (!parse_if_match(ctx, nshares, &expect) ||
+    if (!parse_if_match(&pr, nshares, &expect) ||
         !encode_batches(&pr, shares, nshares, &bs) || !idempotency_begin(&pr)) {
         free(shares);
         goto out;
@@ -736,10 +606,7 @@ enum api_status api_produce_records(struct api_ctx *ctx)
 out:
     free(pr.idem_key);
     batches_release(&bs);
-    json_decref(root);
-    for (size_t i = 0; i < pr.nowned; i++)
-        free(pr.owned[i]);
-    free(pr.owned);
+    envelope_release(&pr.env);
     free(pr.recs);
     topic_put(pr.topic);
     return st;

@@ -1,13 +1,23 @@
-/* http.c: the libmicrohttpd daemon, per-request state and the access log.
+/* http.c: the libmicrohttpd daemon. It accepts connections and counts them against
+ * our limits, reads each request (headers, then the body up to --max-body-bytes),
+ * hands it to the API (api_handle(): routing, auth and every operation's answer are
+ * api/'s) and sends what the API answered, suspending the connection while a call
+ * waits (long polls, durable appends). It writes one access-log line per request.
  *
  * One request, one owner: the URI log callback (the first thing MHD calls for a request)
  * allocates a struct req_ctx, which MHD keeps on *req_cls; NOTIFY_COMPLETED frees it.
  * Because the URI log callback makes MHD "client aware", the completion callback runs
  * for every request it saw, even one MHD rejected before our handler ran.
  *
- * Routes, for now: GET|HEAD /healthz. Everything else is 404, or 405 with Allow. The
- * api/ layer will take over dispatch (server/router.c) and problem bodies
- * (api/reply.c); until then the two small JSON bodies are written here by hand. */
+ * A few answers are written here, as problem+json, without running the API:
+ *   - 413 content_too_large: Content-Length over --max-body-bytes (at header time)
+ *   - 503 too_many_connections / 429 too_many_connections_per_ip: the first request
+ *     on a connection over --max-connections / --max-connections-per-ip (at header
+ *     time, with Retry-After: 1 and Connection: close); see on_connection()
+ *   - 503 shutting_down, with Retry-After: 1: a request begun after the drain began
+ *   - 400 bad_query: a header or query parameter holding a NUL byte
+ * An answer queued at header time makes MHD skip the body and close the connection
+ * after it (see on_request()). */
 #include "server/http.h"
 
 #include <arpa/inet.h>
@@ -18,6 +28,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +43,7 @@
 #include "common/xalloc.h"
 #include "api/api.h"
 #include "server/config.h"
+#include "server/conn_limit.h"
 #include "storage/io.h"
 
 #define HTTP_TLS_FILE_MAX (1U << 20)
@@ -50,6 +62,7 @@ struct http_server {
     atomic_uint in_flight; /* req_ctx allocated and not yet freed */
     atomic_uint busy;      /* requests handed to the API and not yet completed */
     _Atomic int64_t last_upload_ms; /* CLOCK_MONOTONIC ms of the last body bytes */
+    struct conn_limit limits;       /* --max-connections, --max-connections-per-ip */
     char *tls_cert;        /* PEM text, kept for the daemon's lifetime */
     char *tls_key;
 };
@@ -139,11 +152,17 @@ static char *loggable_target(const char *target)
     return buf_detach(&b, NULL);
 }
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+static const struct sockaddr *client_sockaddr(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    return ci ? ci->client_addr : NULL;
+}
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const struct sockaddr *sa = client_sockaddr(conn);
     const void *addr = NULL;
 
     if (sa && sa->sa_family == AF_INET)
@@ -231,13 +250,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
-/* Takes ownership of 'body' when 'must_free'. */
+/* What an answer written here carries besides status and body. */
+struct reply_extra {
+    unsigned retry_after_s; /* Retry-After, when not 0 */
+    bool close;             /* Connection: close (added anyway while draining) */
+    unsigned limit;         /* a "limit" member in the problem, when not 0 */
+};
+
+/* Takes ownership of 'body' when 'must_free'. 'x' may be NULL. */
 static enum MHD_Result reply(struct req_ctx *rc, struct MHD_Connection *conn,
                              unsigned status, const char *content_type, void *body,
-                             size_t len, bool must_free, const char *allow)
+                             size_t len, bool must_free, const struct reply_extra *x)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    char retry[16];
 
     resp = MHD_create_response_from_buffer(
         len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -247,9 +274,11 @@ static enum MHD_Result reply(struct req_ctx *rc, struct MHD_Connection *conn,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    if (atomic_load(&rc->server->draining))
+    if (x && x->retry_after_s) {
+        snprintf(retry, sizeof(retry), "%u", x->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    }
+    if ((x && x->close) || atomic_load(&rc->server->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
@@ -274,15 +303,16 @@ static void add_json_text(struct buf *b, const char *s)
     }
 }
 
-/* An RFC 9457 problem document; api/reply.c will own these once it exists. */
+/* An RFC 9457 problem document, for the answers written here (api/reply.c writes the
+ * API's). 'x' may be NULL. */
 static enum MHD_Result reply_problem(struct req_ctx *rc, struct MHD_Connection *conn,
                                      unsigned status, const char *title, const char *code,
-                                     const char *allow, const char *fmt, ...)
+                                     const struct reply_extra *x, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
 static enum MHD_Result reply_problem(struct req_ctx *rc, struct MHD_Connection *conn,
                                      unsigned status, const char *title, const char *code,
-                                     const char *allow, const char *fmt, ...)
+                                     const struct reply_extra *x, const char *fmt, ...)
 {
     struct buf detail = BUF_INIT, body = BUF_INIT;
     size_t len;
@@ -296,10 +326,13 @@ static enum MHD_Result reply_problem(struct req_ctx *rc, struct MHD_Connection *
                "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%u,\"detail\":\"",
                title, status);
     add_json_text(&body, detail.data);
-    buf_printf(&body, "\",\"code\":\"%s\"}", code);
+    buf_printf(&body, "\",\"code\":\"%s\"", code);
+    if (x && x->limit)
+        buf_printf(&body, ",\"limit\":%u", x->limit);
+    buf_addch(&body, '}');
     buf_release(&detail);
     data = buf_detach(&body, &len);
-    return reply(rc, conn, status, "application/problem+json", data, len, true, allow);
+    return reply(rc, conn, status, "application/problem+json", data, len, true, x);
 }
 
 /* Content-Length above --max-body-bytes: refuse before reading the body. */
@@ -396,9 +429,13 @@ static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
     if (l.has_nul)
         return reply_problem(rc, conn, MHD_HTTP_BAD_REQUEST, "Bad Request", "bad_query",
                              NULL, "a query parameter or header holds a NUL byte (%%00)");
-    if (rc->late)
-        return reply_problem(rc, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Service Unavailable",
-                             "shutting_down", NULL, "the server is shutting down");
+    if (rc->late) {
+        static const struct reply_extra retry = {.retry_after_s = 1, .close = true};
+
+        return reply_problem(rc, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             "Service Unavailable", "shutting_down", &retry,
+                             "the server is shutting down");
+    }
     rc->dispatched = true;
     atomic_fetch_add(&rc->server->busy, 1);
     rc->req = (struct api_request){
@@ -437,11 +474,69 @@ static enum MHD_Result resume_call(struct req_ctx *rc, struct MHD_Connection *co
     return send_api_response(rc, conn, &ar);
 }
 
+/* A connection's verdict rides in MHD's socket_context as verdict + 1, so NULL (no
+ * STARTED notification seen) reads as "not counted". */
+static void *verdict_tag(enum conn_verdict v)
+{
+    return (void *)((uintptr_t)v + 1);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: every connection MHD accepts is admitted or refused
+ * by our limits when it opens, and an admitted one is released when it closes. A
+ * refused one stays open just long enough for on_request() to tell it why. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *s = cls;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context =
+            verdict_tag(conn_limit_admit(&s->limits, client_sockaddr(conn)));
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (*socket_context == verdict_tag(CONN_OK))
+            conn_limit_release(&s->limits, client_sockaddr(conn));
+        *socket_context = NULL;
+    }
+}
+
+static enum conn_verdict connection_verdict(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    uintptr_t tag = ci ? (uintptr_t)ci->socket_context : 0;
+
+    return tag ? (enum conn_verdict)(tag - 1) : CONN_OK;
+}
+
+/* The first request on a connection our limits refused: 503 or 429, Retry-After: 1,
+ * and the connection closed after it. */
+static enum MHD_Result reply_over_limit(struct req_ctx *rc, struct MHD_Connection *conn,
+                                        enum conn_verdict v)
+{
+    const struct server_config *c = rc->server->config;
+    struct reply_extra x = {.retry_after_s = 1, .close = true};
+
+    if (v == CONN_TOO_MANY_FROM_IP) {
+        x.limit = c->max_connections_per_ip;
+        return reply_problem(rc, conn, MHD_HTTP_TOO_MANY_REQUESTS, "Too Many Requests",
+                             "too_many_connections_per_ip", &x,
+                             "%s has %u connections open (--max-connections-per-ip); "
+                             "retry later",
+                             rc->client, x.limit);
+    }
+    x.limit = c->max_connections;
+    return reply_problem(rc, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Service Unavailable",
+                         "too_many_connections", &x,
+                         "the server has %u connections open (--max-connections); "
+                         "retry later",
+                         x.limit);
+}
+
 /* The access handler, called (1) once the headers are in, (2) for each piece of body,
  * (3) with *upload_data_size == 0 once the request is complete. Answering at (3), not
  * (1), lets MHD keep the connection alive: a response queued before the body was read
- * makes it close the connection. No route takes a body yet, so bodies are counted
- * against --max-body-bytes and discarded. */
+ * makes it close the connection, reading no more of the body: what the early answers
+ * (413, over a connection limit) want. Bodies are kept up to --max-body-bytes. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -457,16 +552,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *req_cls = rc = req_new(s, conn, url);
     if (!rc->headers_seen) {
         struct buf m = BUF_INIT;
+        enum conn_verdict verdict;
 
         rc->headers_seen = true;
         add_loggable(&m, method, strlen(method));
         snprintf(rc->method, sizeof(rc->method), "%s", m.data);
         buf_release(&m);
         log_debug("%s \"%s %s\" begins", rc->client, rc->method, rc->target);
-        if (declares_too_much(conn, max))
+        verdict = connection_verdict(conn);
+        if (verdict != CONN_OK)
+            return reply_over_limit(rc, conn, verdict);
+        if (declares_too_much(conn, max)) {
+            struct reply_extra x = {.limit = (unsigned)max};
+
             return reply_problem(rc, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                                 "Content Too Large", "content_too_large", NULL,
+                                 "Content Too Large", "content_too_large", &x,
                                  "request body exceeds %zu bytes", max);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -530,8 +632,24 @@ static bool is_ipv6_any(const struct server_config *c)
            IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
 }
 
+/* MHD's own limits, which close a connection without a word, sit above ours so that a
+ * connection over ours is still accepted and answered (503/429 with Retry-After).
+ * Headroom: an eighth of --max-connections plus 16 in total, 8 per address. Past it,
+ * MHD closes new connections silently. (config.c allows 1 or more for both flags, so
+ * neither is 0, "unlimited", here.) */
+static unsigned mhd_total_limit(const struct server_config *c)
+{
+    return c->max_connections + c->max_connections / 8 + 16;
+}
+
+static unsigned mhd_per_ip_limit(const struct server_config *c)
+{
+    return c->max_connections_per_ip + 8;
+}
+
 static void http_free(struct http_server *s)
 {
+    conn_limit_destroy(&s->limits);
     free(s->tls_cert);
     free(s->tls_key);
     free(s);
@@ -551,6 +669,12 @@ int http_start(struct http_server **out, const struct server_config *c, struct a
 
     s->config = c;
     s->api = api;
+    ret = conn_limit_init(&s->limits, c->max_connections, c->max_connections_per_ip);
+    if (ret) {
+        log_error("cannot set up connection limits: %s", strerror(-ret));
+        free(s);
+        return ret;
+    }
     atomic_init(&s->draining, false);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->busy, 0);
@@ -578,8 +702,9 @@ int http_start(struct http_server **out, const struct server_config *c, struct a
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&c->listen_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)c->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_total_limit(c),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip_limit(c),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->request_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,

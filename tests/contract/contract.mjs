@@ -10,6 +10,13 @@
 // components.responses.NotFound / MethodNotAllowed. Also: GET /openapi.yaml is the
 // file byte for byte, and SIGTERM stops the server with exit status 0.
 //
+// Then a second server, with `--max-connections 3 --max-connections-per-ip 2`, for the
+// answers given before any operation: connections held open from 127.0.0.1 (and
+// 127.0.0.2, another loopback address) fill the limits, and the next connection's
+// answer is checked against components.responses.TooManyConnectionsPerIp (429) or
+// TooManyConnections (503); a request arriving while that server stops is checked
+// against TooManyConnections (503 shutting_down).
+//
 // Usage: node contract.mjs   (RILL_BIN=/path/to/rill to test another binary)
 // Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
 // RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
@@ -264,6 +271,68 @@ function rawRequest(head) {
     sock.on("end", finish);
     sock.on("error", (err) => (chunks.length ? finish() : reject(err)));
   });
+}
+
+// One whole answer at the start of 'all' (by Content-Length; none means no body), or
+// null while it is incomplete. Returns {status, headers (Headers), buf, length}.
+function parseResponse(all) {
+  const sep = all.indexOf("\r\n\r\n");
+  if (sep < 0) return null;
+  const lines = all.subarray(0, sep).toString("latin1").split("\r\n");
+  const headers = new Headers();
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(":");
+    headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
+  }
+  const len = Number(headers.get("content-length") ?? 0);
+  if (all.length < sep + 4 + len) return null;
+  return { status: Number(lines[0].split(" ")[1]), headers,
+    buf: all.subarray(sep + 4, sep + 4 + len), length: sep + 4 + len };
+}
+
+// A raw connection to 'url' from 'localAddress' that stays open (and counted by the
+// server) until close(). request(head) sends one request and reads its answer;
+// closed() resolves once the server has closed the connection.
+async function connectRaw(url, localAddress = "127.0.0.1") {
+  const { hostname, port } = new URL(url);
+  const sock = net.connect({ port: Number(port), host: hostname, localAddress });
+  let pending = Buffer.alloc(0);
+  let wake = null;
+  let isClosed = false;
+  const closed = new Promise((resolve) => sock.on("close", () => {
+    isClosed = true;
+    resolve();
+    wake?.();
+  }));
+  sock.on("data", (d) => {
+    pending = Buffer.concat([pending, d]);
+    wake?.();
+  });
+  sock.on("error", () => {}); // seen as a close
+  sock.setTimeout(10000, () => sock.destroy());
+  await new Promise((resolve, reject) => {
+    sock.once("connect", resolve);
+    sock.once("close", () => reject(new Error(`cannot connect from ${localAddress}`)));
+  });
+  return {
+    async request(head) {
+      sock.write(head);
+      for (;;) {
+        const r = parseResponse(pending);
+        if (r) {
+          pending = pending.subarray(r.length);
+          return r;
+        }
+        if (isClosed)
+          throw new Error(`closed before a whole answer: ${pending.toString("latin1").slice(0, 300)}`);
+        await new Promise((resolve) => { wake = resolve; });
+        wake = null;
+      }
+    },
+    write: (data) => sock.write(data),
+    closed: () => Promise.race([closed.then(() => true), sleep(10000).then(() => false)]),
+    close: () => sock.destroy(),
+  };
 }
 
 // ---- the scenarios ----
@@ -672,6 +741,146 @@ async function operationsScenarios() {
   }
 }
 
+// ---- connection limits: a second server ----
+
+const GET_HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: rill\r\n\r\n";
+
+// Starts `serve --listen 127.0.0.1:0 --data DIR2 <args>`; returns {child, base,
+// ended, logPath} or null (a check failed).
+async function startOther(name, args) {
+  const dir = path.join(tmp, name);
+  const log2 = path.join(tmp, `${name}.log`);
+  const fd = openSync(log2, "a");
+  const c = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data", dir, ...args], {
+    stdio: ["ignore", fd, fd],
+  });
+  closeSync(fd);
+  let ended2 = null;
+  const ended = new Promise((resolve) => {
+    c.on("exit", (code, signal) => resolve((ended2 = { code, signal })));
+    c.on("error", (err) => resolve((ended2 = { code: null, signal: null, error: err })));
+  });
+  const addrFile = path.join(dir, "rill.addr");
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!existsSync(addrFile) && !ended2 && Date.now() < deadline) await sleep(20);
+  if (!check(existsSync(addrFile), `${name} server (${args.join(" ")}) started`,
+    ended2 ? `it exited ${JSON.stringify(ended2)}` : `not within ${START_TIMEOUT_MS} ms`)) {
+    c.kill("SIGKILL");
+    return null;
+  }
+  return { child: c, ended, logPath: log2, base: `http://${readFileSync(addrFile, "utf8").trim()}` };
+}
+
+// Polls a server log for 'needle' (at most START_TIMEOUT_MS).
+async function logShows(logFile, needle) {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (readFileSync(logFile, "utf8").includes(needle)) return true;
+    await sleep(20);
+  }
+  return false;
+}
+
+// Checks an answer given before any operation against components.responses[component].
+async function checkEarly(component, label, r, conn, { expect, code, limit }) {
+  label = `${label} -> ${r.status} (components.responses.${component})`;
+  check(r.status === expect, `${label}: status is ${expect}`, r.buf.toString("utf8"));
+  const json = checkResponse(label, api.components.responses[component],
+    { status: r.status, headers: r.headers }, r.buf, "GET");
+  check(json?.code === code, `${label}: code is ${code}`, `got ${json?.code}: ${json?.detail}`);
+  if (limit !== undefined)
+    check(json?.limit === limit, `${label}: limit is ${limit}`, `${json?.limit}`);
+  check(r.headers.get("retry-after") === "1", `${label}: Retry-After is 1`, r.headers.get("retry-after"));
+  check(/close/i.test(r.headers.get("connection") ?? ""), `${label}: Connection: close`,
+    r.headers.get("connection"));
+  check(await conn.closed(), `${label}: the server closes the connection after the answer`);
+}
+
+async function connectionLimitScenarios() {
+  const srv = await startOther("limits",
+    ["--max-connections", "3", "--max-connections-per-ip", "2", "--log-level", "debug"]);
+  if (!srv) return;
+  const conns = [];
+  const open = async (from) => {
+    const c = await connectRaw(srv.base, from);
+    conns.push(c);
+    return c;
+  };
+  try {
+    // two from 127.0.0.1: the per-address limit
+    for (let i = 1; i <= 2; i++) {
+      const r = await (await open("127.0.0.1")).request(GET_HEALTHZ);
+      check(r.status === 200, `limits: connection ${i} from 127.0.0.1 is served`, `${r.status}`);
+    }
+    {
+      const c = await open("127.0.0.1");
+      const r = await c.request("GET /topics HTTP/1.1\r\nHost: rill\r\n\r\n");
+      await checkEarly("TooManyConnectionsPerIp", "limits: GET /topics on a 3rd connection from 127.0.0.1",
+        r, c, { expect: 429, code: "too_many_connections_per_ip", limit: 2 });
+    }
+    // one from 127.0.0.2: the total limit (3), then one from 127.0.0.3
+    {
+      const r = await (await open("127.0.0.2")).request(GET_HEALTHZ);
+      check(r.status === 200, "limits: a connection from 127.0.0.2 is served (its own count)", `${r.status}`);
+      const c = await open("127.0.0.3");
+      const r3 = await c.request(GET_HEALTHZ);
+      await checkEarly("TooManyConnections", "limits: GET /healthz on a 4th connection (from 127.0.0.3)",
+        r3, c, { expect: 503, code: "too_many_connections", limit: 3 });
+    }
+    // closing one frees its slot
+    {
+      conns[0].close();
+      let status = 0;
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (status !== 200 && Date.now() < deadline) {
+        const c = await open("127.0.0.3");
+        status = (await c.request(GET_HEALTHZ)).status;
+        if (status !== 200) await sleep(20);
+      }
+      check(status === 200, "limits: once a connection closes, a new one is served", `${status}`);
+    }
+    for (const c of conns) c.close();
+    // while the server stops: 503 shutting_down, with Retry-After
+    {
+      // a connection that is served (the slots free up asynchronously), then a request
+      // on it whose body is not all there
+      let status = 0;
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      let inflight;
+      while (status !== 200 && Date.now() < deadline) {
+        inflight = await open("127.0.0.1");
+        status = (await inflight.request(GET_HEALTHZ)).status;
+        if (status !== 200) await sleep(20);
+      }
+      inflight.write("POST /healthz HTTP/1.1\r\nHost: rill\r\nContent-Length: 5\r\n\r\nab");
+      check(status === 200 && await logShows(srv.logPath, '"POST /healthz" begins'),
+        "limits: a request in flight before the stop");
+      srv.child.kill("SIGTERM");
+      check(await logShows(srv.logPath, "received SIGTERM"), "limits: the server got SIGTERM");
+      inflight.write("c"); // body bytes keep the drain going
+      const c = await open("127.0.0.2");
+      const r = await c.request(GET_HEALTHZ);
+      await checkEarly("TooManyConnections", "limits: GET /healthz while the server stops", r, c,
+        { expect: 503, code: "shutting_down" });
+      inflight.write("de");
+      const last = await inflight.request("");
+      check(last.status === 405, "limits: the request in flight still gets its answer", `${last.status}`);
+    }
+    const timer = sleep(STOP_TIMEOUT_MS).then(() => null);
+    const result = await Promise.race([srv.ended, timer]);
+    check(result?.code === 0, "limits: the server stops with exit status 0", JSON.stringify(result));
+    if (result?.code !== 0) {
+      srv.child.kill("SIGKILL");
+      console.log(`--- limits server log ---\n${readFileSync(srv.logPath, "utf8").slice(-4000)}`);
+    }
+  } catch (err) {
+    srv.child.kill("SIGKILL");
+    throw err;
+  } finally {
+    for (const c of conns) c.close();
+  }
+}
+
 // ---- run ----
 
 try {
@@ -681,6 +890,7 @@ try {
       check(exercised.has(id), `operation ${id} was exercised`,
         "no request of this test called it");
     console.log(`     statuses seen: ${[...exercised].map(([id, s]) => `${id} ${[...s].sort().join("/")}`).join(", ")}`);
+    await connectionLimitScenarios();
   }
 } catch (err) {
   check(false, "the contract test ran to the end", err.stack);

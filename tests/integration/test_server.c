@@ -257,6 +257,7 @@ Test(server, a_declared_body_over_max_body_bytes_is_413)
     cr_assert(eq(long, r.status, 413));
     cr_assert(not(eq(ptr, strstr(r.body, "\"code\":\"content_too_large\""), NULL)), "%s",
               r.body);
+    cr_assert(not(eq(ptr, strstr(r.body, "\"limit\":16"), NULL)), "%s", r.body);
     http_response_release(&r);
     /* at the limit it is read and the route answers */
     cr_assert(eq(int, http_request("POST", url, NULL, body, 16, &r), 0), "%s", r.error);
@@ -637,4 +638,268 @@ Test(server, the_access_log_never_shows_an_access_token)
         "%s", log);
     cr_assert(eq(ptr, strstr(log, "secret123"), NULL), "token in the log:\n%s", log);
     free(log);
+}
+
+/* ---- connection limits ---- */
+
+/* Reads one response on a kept-alive connection: the header block, then
+ * Content-Length bytes of body. Returns it malloc'ed. */
+static char *read_response(int fd)
+{
+    size_t len = 0, cap = 65536;
+    char *buf = calloc(1, cap);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    for (;;) {
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "\r\nContent-Length:");
+        ssize_t n;
+
+        if (end && cl && cl < end &&
+            len >= (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10))
+            break;
+        cr_assert(eq(int, poll(&pfd, 1, RILLPROC_TIMEOUT_MS), 1), "no response");
+        n = recv(fd, buf + len, cap - len - 1, 0);
+        cr_assert(gt(long, (long)n, 0), "closed after %zu bytes: %s", len, buf);
+        len += (size_t)n;
+        buf[len] = '\0';
+        cr_assert(lt(sz, len, cap - 1));
+    }
+    return buf;
+}
+
+/* A connection that holds a slot: one keep-alive request answered 200, left open. */
+static int hold_connection(void)
+{
+    int fd = connect_raw();
+    char *resp;
+
+    send_all(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    resp = read_response(fd);
+    cr_assert(eq(int, strncmp(resp, "HTTP/1.1 200 ", 13), 0), "%s", resp);
+    cr_assert(eq(ptr, strcasestr(resp, "\r\nConnection: close\r\n"), NULL), "%s", resp);
+    free(resp);
+    return fd;
+}
+
+/* A new connection's first request; returns the whole answer, read until the server
+ * closed the connection. */
+static char *request_on_new_connection(const char *request)
+{
+    int fd = connect_raw();
+    char *resp;
+
+    send_all(fd, request);
+    resp = read_until_close(fd);
+    close(fd);
+    return resp;
+}
+
+/* Checks an over-limit answer: status line, Retry-After: 1, Connection: close and a
+ * problem body with 'code', the limit and the flag in the detail. */
+static void expect_over_limit(const char *resp, const char *status_line, const char *code,
+                              unsigned limit, const char *flag)
+{
+    char want[128];
+
+    cr_assert(eq(int, strncmp(resp, status_line, strlen(status_line)), 0), "%s", resp);
+    cr_assert(not(eq(ptr, strcasestr(resp, "\r\nRetry-After: 1\r\n"), NULL)), "%s", resp);
+    cr_assert(not(eq(ptr, strcasestr(resp, "\r\nConnection: close\r\n"), NULL)), "%s",
+              resp);
+    cr_assert(not(eq(ptr, strcasestr(resp, "\r\nContent-Type: application/problem+json"),
+                     NULL)),
+              "%s", resp);
+    snprintf(want, sizeof(want), "\"code\":\"%s\"", code);
+    cr_assert(not(eq(ptr, strstr(resp, want), NULL)), "%s", resp);
+    snprintf(want, sizeof(want), "\"limit\":%u}", limit);
+    cr_assert(not(eq(ptr, strstr(resp, want), NULL)), "%s", resp);
+    snprintf(want, sizeof(want), "%u connections open (%s); retry later", limit, flag);
+    cr_assert(not(eq(ptr, strstr(resp, want), NULL)), "%s", resp);
+}
+
+/* Connections close asynchronously: polls until a new connection is served 200. */
+static void expect_served_again(void)
+{
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    struct http_response r;
+    char url[256];
+    long status = 0;
+
+    url_for(url, sizeof(url), "/healthz");
+    for (int i = 0; i < RILLPROC_TIMEOUT_MS / 10 && status != 200; i++) {
+        cr_assert(eq(int, http_get(url, &r), 0), "%s", r.error);
+        status = r.status;
+        if (status != 200) {
+            cr_assert(eq(str, (char *)http_response_header(&r, "Retry-After"), "1"));
+            nanosleep(&tick, NULL);
+        }
+        http_response_release(&r);
+    }
+    cr_assert(eq(long, status, 200), "a freed slot was never served");
+}
+
+static const char get_healthz[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+
+Test(server, a_connection_over_the_per_ip_limit_is_429_with_retry_after)
+{
+    const char *args[] = {"--max-connections-per-ip", "2", NULL};
+    char *resp;
+    int a, b;
+
+    start(args);
+    a = hold_connection();
+    b = hold_connection();
+    resp = request_on_new_connection(get_healthz);
+    expect_over_limit(resp, "HTTP/1.1 429 ", "too_many_connections_per_ip", 2,
+                      "--max-connections-per-ip");
+    cr_assert(not(eq(ptr, strstr(resp, "\"detail\":\"127.0.0.1 has 2 "), NULL)), "%s",
+              resp);
+    free(resp);
+
+    /* the two held connections are unharmed and still kept alive */
+    send_all(a, get_healthz);
+    resp = read_response(a);
+    cr_assert(eq(int, strncmp(resp, "HTTP/1.1 200 ", 13), 0), "%s", resp);
+    free(resp);
+
+    close(a); /* frees a slot: a new connection is served */
+    expect_served_again();
+    close(b);
+    cr_assert(eq(int, rillproc_stop(&p), 0), "the server did not stop cleanly");
+}
+
+Test(server, a_connection_over_the_total_limit_is_503_with_retry_after)
+{
+    const char *args[] = {"--max-connections", "2", NULL};
+    struct http_response r;
+    char url[256], *resp;
+    int a, b;
+
+    start(args);
+    a = hold_connection();
+    b = hold_connection();
+    resp = request_on_new_connection(get_healthz);
+    expect_over_limit(resp, "HTTP/1.1 503 ", "too_many_connections", 2,
+                      "--max-connections");
+    cr_assert(not(eq(ptr, strstr(resp, "\"detail\":\"the server has 2 connections open "),
+                     NULL)),
+              "%s", resp);
+    free(resp);
+
+    /* a HEAD gets the same status and headers, no body */
+    resp = request_on_new_connection("HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(eq(int, strncmp(resp, "HTTP/1.1 503 ", 13), 0), "%s", resp);
+    cr_assert(not(eq(ptr, strcasestr(resp, "\r\nRetry-After: 1\r\n"), NULL)), "%s", resp);
+    cr_assert(eq(ptr, strstr(resp, "{"), NULL), "%s", resp);
+    free(resp);
+
+    /* any path, any method, even one that needs a token: answered before the API */
+    url_for(url, sizeof(url), "/topics");
+    cr_assert(eq(int, http_request("POST", url, NULL, "{}", 2, &r), 0), "%s", r.error);
+    cr_assert(eq(long, r.status, 503));
+    cr_assert(eq(str, (char *)http_response_header(&r, "Retry-After"), "1"));
+    cr_assert(not(eq(ptr, strstr(r.body, "\"code\":\"too_many_connections\""), NULL)),
+              "%s", r.body);
+    http_response_release(&r);
+
+    close(b);
+    expect_served_again();
+    close(a);
+    cr_assert(eq(int, rillproc_stop(&p), 0), "the server did not stop cleanly");
+}
+
+Test(server, an_over_limit_request_is_answered_without_waiting_for_its_body)
+{
+    const char *args[] = {"--max-connections-per-ip", "1", NULL};
+    char *resp;
+    int a, fd;
+
+    start(args);
+    a = hold_connection();
+    fd = connect_raw();
+    /* the headers only: the 100000-byte body never comes */
+    send_all(fd, "POST /topics HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 100000\r\n\r\n");
+    resp = read_until_close(fd);
+    close(fd);
+    expect_over_limit(resp, "HTTP/1.1 429 ", "too_many_connections_per_ip", 1,
+                      "--max-connections-per-ip");
+    free(resp);
+    close(a);
+    expect_served_again();
+    cr_assert(eq(int, rillproc_stop(&p), 0), "the server did not stop cleanly");
+}
+
+Test(server, connections_past_the_headroom_are_closed_unanswered)
+{
+    /* per address: 2 served, libmicrohttpd holds 2 + 8; the one after those is closed
+     * by libmicrohttpd as soon as it is accepted, before any request */
+    const char *args[] = {"--max-connections-per-ip", "2", NULL};
+    struct pollfd pfd[9];
+    int held[2], closed = -1;
+    char *resp;
+
+    start(args);
+    held[0] = hold_connection();
+    held[1] = hold_connection();
+    for (int i = 0; i < 9; i++)
+        pfd[i] = (struct pollfd){.fd = connect_raw(), .events = POLLIN};
+    while (closed < 0) {
+        cr_assert(gt(int, poll(pfd, 9, RILLPROC_TIMEOUT_MS), 0), "none was closed");
+        for (int i = 0; i < 9; i++) {
+            if (pfd[i].revents) {
+                char ch;
+
+                cr_assert(lt(long, (long)recv(pfd[i].fd, &ch, 1, 0), 1),
+                          "connection %d got bytes before a request", i);
+                cr_assert(eq(int, closed, -1), "connections %d and %d were closed",
+                          closed, i);
+                closed = i;
+            }
+        }
+    }
+    for (int i = 0; i < 9; i++) {
+        if (i == closed)
+            continue;
+        send_all(pfd[i].fd, get_healthz);
+        resp = read_until_close(pfd[i].fd);
+        expect_over_limit(resp, "HTTP/1.1 429 ", "too_many_connections_per_ip", 2,
+                          "--max-connections-per-ip");
+        free(resp);
+    }
+    for (int i = 0; i < 9; i++)
+        close(pfd[i].fd);
+    close(held[0]);
+    close(held[1]);
+    expect_served_again();
+    cr_assert(eq(int, rillproc_stop(&p), 0), "the server did not stop cleanly");
+}
+
+Test(server, a_request_arriving_while_draining_is_503_with_retry_after)
+{
+    const char *args[] = {"--log-level", "debug", NULL};
+    char *resp;
+    int fd;
+
+    start(args);
+    /* a request in flight keeps the server draining while body bytes come */
+    fd = connect_raw();
+    send_all(fd, "POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
+    cr_assert(log_shows("\"POST /healthz\" begins"));
+    cr_assert(eq(int, kill(p.pid, SIGTERM), 0));
+    cr_assert(log_shows("received SIGTERM"));
+    send_all(fd, "c");
+    resp = request_on_new_connection(get_healthz);
+    cr_assert(eq(int, strncmp(resp, "HTTP/1.1 503 ", 13), 0), "%s", resp);
+    cr_assert(not(eq(ptr, strcasestr(resp, "\r\nRetry-After: 1\r\n"), NULL)), "%s", resp);
+    cr_assert(not(eq(ptr, strcasestr(resp, "\r\nConnection: close\r\n"), NULL)), "%s",
+              resp);
+    cr_assert(not(eq(ptr, strstr(resp, "\"code\":\"shutting_down\""), NULL)), "%s", resp);
+    free(resp);
+    send_all(fd, "de");
+    resp = read_until_close(fd);
+    close(fd);
+    cr_assert(eq(int, strncmp(resp, "HTTP/1.1 405 ", 13), 0), "%s", resp);
+    free(resp);
+    cr_assert(eq(int, rillproc_wait(&p, RILLPROC_TIMEOUT_MS), 0));
 }
