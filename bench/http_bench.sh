@@ -4,11 +4,16 @@
 # 100 B record per request (flush.policy interval and always), batched produce (100
 # and 1000 records per request) and fetch of 1000 records per request, 64 connections
 # each, with wrk. Prints msgs/s, MB/s, p50/p99 latency and the ratio to the ceiling.
+# This machine's throughput drifts by 20% from one run to the next, so the ceiling and
+# the two single-record runs are measured in BENCH_ROUNDS (default 3) interleaved
+# rounds and the median round is printed; each run starts after a sync, so the previous
+# run's writeback does not land on the next.
 # Usage: bench/http_bench.sh RILL_BIN BARE_BIN
 set -euo pipefail
 
 rill=$1 bare=$2
 secs=${BENCH_SECONDS:-5}
+rounds=${BENCH_ROUNDS:-3}
 conns=64
 threads=2
 work=$(mktemp -d)
@@ -24,22 +29,44 @@ pct() {
         printf "%.2f", v }' "$2"
 }
 
-# run NAME URL LUA RECORDS_PER_REQUEST BYTES_PER_RECORD
-run() {
-    local name=$1 url=$2 lua=$3 per=$4 bytes=$5 out="$work/$1.txt"
-    wrk -t$threads -c$conns -d${secs}s --latency -s "$lua" "$url" > "$out"
-    local rps
+# measure NAME URL LUA: one wrk run into $work/NAME.N.txt (N counts the rounds);
+# sets last_out and last_rps
+measure() {
+    local name=$1 url=$2 lua=$3 n=0
+    while [ -e "$work/$name.$n.txt" ]; do n=$((n + 1)); done
+    last_out="$work/$name.$n.txt"
+    sync; sleep 1 # start quiet: the previous run's dirty pages are written back
+    wrk -t$threads -c$conns -d${secs}s --latency -s "$lua" "$url" > "$last_out"
+    last_rps=$(awk '/^Requests\/sec:/ {print $2}' "$last_out")
+}
+
+# median NAME: the output file of NAME's median run (by req/s)
+median() {
+    local f
+    for f in "$work/$1".*.txt; do
+        echo "$(awk '/^Requests\/sec:/ {print $2}' "$f") $f"
+    done | sort -n | awk '{a[NR] = $2} END {print a[int((NR + 1) / 2)]}'
+}
+
+# report NAME OUT RECORDS_PER_REQUEST BYTES_PER_RECORD: one line from a wrk output;
+# sets last_rps
+report() {
+    local name=$1 out=$2 per=$3 bytes=$4 rps msgs mb ratio errs
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-    local msgs mb ratio
     msgs=$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')
     mb=$(awk -v r="$rps" -v p="$per" -v b="$bytes" 'BEGIN {printf "%.1f", r * p * b / 1e6}')
     ratio=$(awk -v r="$rps" -v c="${ceiling:-$rps}" 'BEGIN {printf "%.2f", r / c}')
-    local errs
     errs=$(awk '/Non-2xx/ {print $NF}' "$out"); errs=${errs:-0}
     printf "%-34s %9.0f req/s %10s msgs/s %8s MB/s  p50 %6s ms  p99 %7s ms  x%s of ceiling%s\n" \
         "$name" "$rps" "$msgs" "$mb" "$(pct 50 "$out")" "$(pct 99 "$out")" "$ratio" \
         "$([ "$errs" != 0 ] && echo "  ($errs non-2xx!)")"
     last_rps=$rps
+}
+
+# run NAME URL LUA RECORDS_PER_REQUEST BYTES_PER_RECORD: measure once and report
+run() {
+    measure "$1" "$2" "$3"
+    report "$1" "$last_out" "$4" "$5"
 }
 
 lua() { # METHOD BODY_FILE -> script path
@@ -69,17 +96,14 @@ records() { # N -> a produce body of N records with 100-byte values
     echo "$work/body$n.json"
 }
 
-echo "HTTP benchmark: wrk, $conns connections, ${secs}s each, $threads server threads"
+echo "HTTP benchmark: wrk, $conns connections, ${secs}s each, $threads server threads," \
+     "median of $rounds interleaved rounds for the first three lines"
 
 port=$(free_port)
 "$bare" "$port" $threads &
-sleep 0.5
-token=none
-run "bare libmicrohttpd 204 (ceiling)" "http://127.0.0.1:$port/" "$(lua POST "$(records 1)")" 1 100
-ceiling=$last_rps
-kill %1; wait %1 2>/dev/null || true
-
+bare_pid=$!
 "$rill" serve --listen 127.0.0.1:0 --data "$work/data" --threads $threads --log-level warn &
+rill_pid=$!
 for _ in $(seq 100); do [ -f "$work/data/rill.addr" ] && break; sleep 0.1; done
 base="http://$(cat "$work/data/rill.addr")"
 token=$(cat "$work/data/admin.token")
@@ -88,9 +112,21 @@ for t in interval always; do
         -d "{\"name\":\"$t\",\"partitions\":2,\"config\":{\"flush.policy\":\"$t\"}}" \
         "$base/topics" > /dev/null
 done
-run "produce 1 x 100 B, interval" "$base/topics/interval/messages" "$(lua POST "$(records 1)")" 1 100
-run "produce 1 x 100 B, always (fsync)" "$base/topics/always/messages" "$(lua POST "$(records 1)")" 1 100
+one=$(lua POST "$(records 1)")
+for _ in $(seq "$rounds"); do
+    measure ceiling "http://127.0.0.1:$port/" "$one"
+    measure interval "$base/topics/interval/messages" "$one"
+    measure always "$base/topics/always/messages" "$one"
+done
+kill $bare_pid; wait $bare_pid 2>/dev/null || true
+
+report "bare libmicrohttpd 204 (ceiling)" "$(median ceiling)" 1 100
+ceiling=$last_rps
+report "produce 1 x 100 B, interval" "$(median interval)" 1 100
+interval=$last_rps
+report "produce 1 x 100 B, always (fsync)" "$(median always)" 1 100
+echo "  always vs interval: $(awk -v a="$last_rps" -v i="$interval" 'BEGIN {printf "%.2fx slower", i / a}')"
 run "produce 100 x 100 B, interval" "$base/topics/interval/messages" "$(lua POST "$(records 100)")" 100 100
 run "produce 1000 x 100 B, interval" "$base/topics/interval/messages" "$(lua POST "$(records 1000)")" 1000 100
 run "fetch 1000 x 100 B" "$base/topics/interval/partitions/0?offset=earliest&limit=1000" "$(lua GET)" 1000 100
-echo "rill server max RSS: $(ps -o rss= -p $(jobs -p | tail -1) 2>/dev/null | awk '{printf "%.1f MB", $1/1024}')"
+echo "rill server max RSS: $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$rill_pid/status)"
