@@ -4,8 +4,12 @@
  *
  * A record as JSON: {"offset":41,"timestamp":1764000000000,"key":"user-42",
  * "value":{"action":"login"},"headers":{"source":"web"}}. A value whose bytes are valid
- * JSON is embedded as it is (checked, never re-serialised); other bytes come as
- * "value_base64"; keys as "key" when UTF-8, else "key_base64". */
+ * JSON is embedded as it is (checked, never re-serialised), except the literal null,
+ * which would read as a null value (a tombstone); that and other bytes come as
+ * "value_base64"; keys as "key" when UTF-8, else "key_base64".
+ *
+ * A long poll whose topic is deleted while it waits is woken by the delete
+ * (topic_mark_deleted()) and answers 404 topic_not_found at once. */
 #include "api/internal.h"
 
 #include <errno.h>
@@ -97,6 +101,24 @@ static void add_headers(struct buf *b, const struct record *r, bool binary)
         buf_addstr(b, ",\"headers\":{}");
 }
 
+static bool is_json_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* True if data[0..len) is the JSON literal null, with or without JSON whitespace
+ * around it. */
+static bool is_json_null(const uint8_t *data, size_t len)
+{
+    while (len && is_json_space(data[len - 1]))
+        len--;
+    while (len && is_json_space(data[0])) {
+        data++;
+        len--;
+    }
+    return len == 4 && !memcmp(data, "null", 4);
+}
+
 void api_record_json(struct buf *b, const struct record *r, bool value_base64)
 {
     buf_printf(b, "{\"offset\":%" PRId64 ",\"timestamp\":%" PRId64 ",", r->offset,
@@ -105,7 +127,8 @@ void api_record_json(struct buf *b, const struct record *r, bool value_base64)
     buf_addch(b, ',');
     if (r->value_len < 0) {
         buf_addstr(b, "\"value\":null");
-    } else if (!value_base64 && json_check((const char *)r->value, (size_t)r->value_len)) {
+    } else if (!value_base64 && !is_json_null(r->value, (size_t)r->value_len) &&
+               json_check((const char *)r->value, (size_t)r->value_len)) {
         buf_addstr(b, "\"value\":");
         buf_add(b, r->value, (size_t)r->value_len);
     } else {
@@ -195,9 +218,9 @@ static bool parse_fetch(struct api_ctx *ctx, struct fetch *f)
     if (ts) {
         int64_t t;
         int r;
-        if (api_parse_i64(ts, &t)) {
+        if (api_parse_i64(ts, &t) || t < 0) {
             reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
-                          "'timestamp' must be milliseconds since the epoch");
+                          "'timestamp' must be milliseconds since the epoch (>= 0)");
             return false;
         }
         r = partition_offset_for_time(f->p, t, &f->offset);
@@ -281,7 +304,13 @@ static void poll_deadline(struct timer *t)
 
 static enum api_status poll_continue(struct api_call *c, struct api_response *resp)
 {
-    answer_fetch(resp, &((struct poll_call *)c)->f);
+    struct fetch *f = &((struct poll_call *)c)->f;
+
+    if (topic_is_deleted(f->topic)) /* the delete woke the poll */
+        reply_problem(resp, 404, "topic_not_found", NULL, "topic '%s' does not exist",
+                      f->topic->name);
+    else
+        answer_fetch(resp, f);
     return API_DONE;
 }
 

@@ -62,6 +62,7 @@ struct produce {
     int64_t limit; /* the largest batch: min(max.message.bytes, segment.bytes) */
     char topic_id[TOPIC_ID_LEN + 1]; /* for Idempotency-Key scoping */
     bool flush_always;
+    bool raw; /* the body is one record, verbatim */
     struct envelope env; /* what the records point into, for a JSON envelope */
     struct prec *recs;
     size_t nrecs;
@@ -75,6 +76,16 @@ static bool parse_envelope(struct produce *pr)
     struct envelope_error err;
     int64_t now = clock_wall_ms();
     int32_t sticky;
+
+    /* Silently ignoring them would put records where the writer did not mean. */
+    for (const char *const *q = (const char *const[]){"key", "partition", NULL}; *q; q++)
+        if (api_query(ctx, *q)) {
+            reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                          "'%s' is for a raw body (one record); in the JSON envelope give "
+                          "each record its own \"%s\" (or add ?raw=1)",
+                          *q, *q);
+            return false;
+        }
 
     if (!envelope_parse(ctx->req->body, ctx->req->body_len, ctx->api->config.max_records,
                         &pr->env, &err)) {
@@ -244,10 +255,14 @@ static bool encode_batches(struct produce *pr, struct pshare *shares, size_t nsh
                 char extra[32];
 
                 snprintf(extra, sizeof(extra), ",\"limit\":%" PRId64, pr->limit);
+                char what[32] = "the body";
+
+                if (!pr->raw)
+                    snprintf(what, sizeof(what), "records[%zu]", idx[start]);
                 reply_problem(pr->ctx->resp, 413, "record_too_large", extra,
-                              "records[%zu] is larger than the topic allows in one batch "
+                              "%s is larger than the topic allows in one batch "
                               "(%" PRId64 " bytes: max.message.bytes or segment.bytes)",
-                              idx[start], pr->limit);
+                              what, pr->limit);
                 ok = false;
                 break;
             }
@@ -591,7 +606,8 @@ enum api_status api_produce_records(struct api_ctx *ctx)
                    : m.config.segment_bytes;
     pr.flush_always = m.config.flush_policy == FLUSH_ALWAYS;
     memcpy(pr.topic_id, m.id, sizeof(pr.topic_id));
-    ok = wants_raw(ctx) ? parse_raw(&pr) : parse_envelope(&pr);
+    pr.raw = wants_raw(ctx);
+    ok = pr.raw ? parse_raw(&pr) : parse_envelope(&pr);
     if (!ok)
         goto out;
     shares = shares_of(&pr, &nshares);

@@ -51,7 +51,17 @@ json_t *api_parse_body_object(struct api_ctx *ctx)
         reply_problem(ctx->resp, 400, "invalid_json", NULL, "the request body is empty");
         return NULL;
     }
-    root = json_loadb(ctx->req->body, ctx->req->body_len, JSON_REJECT_DUPLICATES, &err);
+    /* JSON_ALLOW_NUL: a "\u0000" inside a string is valid JSON; the field's own check
+     * refuses it (a name is 400 invalid_topic_name, not a parser complaint). */
+    root = json_loadb(ctx->req->body, ctx->req->body_len,
+                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!root && json_error_code(&err) == json_error_numeric_overflow) {
+        reply_problem(ctx->resp, 400, "number_out_of_range", NULL,
+                      "a number in the body is out of range (64-bit integers only; line "
+                      "%d, column %d)",
+                      err.line, err.column);
+        return NULL;
+    }
     if (!root) {
         reply_problem(ctx->resp, 400, "invalid_json", NULL,
                       "the body is not valid JSON: %s (line %d, column %d)", err.text,
@@ -90,6 +100,11 @@ static bool apply_config(struct api_ctx *ctx, json_t *config, struct topic_confi
         else {
             reply_problem(ctx->resp, 400, "invalid_config", NULL,
                           "config '%s' must be a string or an integer", key);
+            return false;
+        }
+        if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+            reply_problem(ctx->resp, 400, "invalid_config", NULL,
+                          "config '%s' holds a NUL character", key);
             return false;
         }
         if (json_is_string(v) && strlen(json_string_value(v)) >= sizeof(text)) {

@@ -510,8 +510,8 @@ bool partition_watch(struct partition *p, struct partition_waiter *w)
     bool reached;
 
     pthread_mutex_lock(&p->waiter_lock);
-    /* Checked under the lock: a publish after this sees the waiter listed. */
-    reached = partition_high_watermark(p) > w->offset;
+    /* Checked under the lock: a publish or a delete after this sees the waiter. */
+    reached = p->deleted || partition_high_watermark(p) > w->offset;
     if (!reached)
         list_add(p, w, LIST_DATA);
     pthread_mutex_unlock(&p->waiter_lock);
@@ -538,6 +538,14 @@ bool partition_watch_durable(struct partition *p, struct partition_waiter *w)
             partition_flush(p, w->offset);
     }
     return reached;
+}
+
+void partition_mark_deleted(struct partition *p)
+{
+    pthread_mutex_lock(&p->waiter_lock);
+    p->deleted = true;
+    pthread_mutex_unlock(&p->waiter_lock);
+    fire_waiters(p, LIST_DATA, 0, true);
 }
 
 void partition_unwatch(struct partition *p, struct partition_waiter *w)

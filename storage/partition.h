@@ -88,6 +88,7 @@ struct partition {
 
     pthread_mutex_t waiter_lock;
     struct partition_waiter *waiters[2]; /* data and durable waiters, under waiter_lock */
+    bool deleted;                        /* under waiter_lock: partition_mark_deleted() */
     _Atomic int nwaiters;                /* lets appends skip the lock when none wait */
     /* Asked for when a durable waiter is listed: someone must partition_flush() soon.
      * Set by the owner (the store's sync thread); NULL means flush on the spot. */
@@ -146,9 +147,13 @@ int partition_append_records(struct partition *p, const struct record *recs, siz
 int partition_flush(struct partition *p, int64_t upto);
 
 /* Lists 'w' to fire once the high watermark passes w->offset. Returns true (and
- * lists nothing) if it already has. Once listed, w->fire may run at any moment, even
- * before this returns. */
+ * lists nothing) if it already has, or if the partition is marked deleted. Once listed,
+ * w->fire may run at any moment, even before this returns. */
 bool partition_watch(struct partition *p, struct partition_waiter *w);
+/* The partition's topic is deleted: fires every data waiter now, and partition_watch()
+ * returns true from now on, so nobody waits for records that cannot come (the waiter
+ * finds out why from its topic). Durable waiters are left to their sync. */
+void partition_mark_deleted(struct partition *p);
 /* Lists 'w' to fire once the log is durable up to w->offset, and asks for a sync.
  * Returns true (and lists nothing) if it already is, or the partition has failed. */
 bool partition_watch_durable(struct partition *p, struct partition_waiter *w);

@@ -444,8 +444,12 @@ int store_delete_topic(struct store *s, const char *name)
     }
     t = s->topics[at];
     /* One rename takes the topic away; removing the files can then fail or crash
-     * without bringing it back. Readers holding it keep their open files. */
-    buf_printf(&trashed, "%s.%" PRIu64, name, s->trash_seq++);
+     * without bringing it back. Readers holding it keep their open files. The entry
+     * is named by sequence and topic id, never by the name: "<name>.<seq>" passes
+     * NAME_MAX (255) for names of 242 characters and more. */
+    pthread_mutex_lock(&t->lock);
+    buf_printf(&trashed, "%" PRIu64 ".%s", s->trash_seq++, t->meta.id);
+    pthread_mutex_unlock(&t->lock);
     ret = io_rename_and_fsync_dir(t->dir, s->trash_dir, trashed.data);
     if (!ret)
         ret = io_fsync_dir(s->topics_dir);
@@ -455,8 +459,8 @@ int store_delete_topic(struct store *s, const char *name)
         return ret;
     }
     table_remove(s, at);
-    atomic_store(&t->deleted, true);
     pthread_rwlock_unlock(&s->lock);
+    topic_mark_deleted(t); /* long polls on it answer now */
     trash_path = join(s->trash_dir, trashed.data);
     if (io_remove_tree(trash_path))
         log_warn("cannot remove '%s' (removed at next start)", trash_path);

@@ -3,10 +3,13 @@
  *   DATA/topics/<name>/   live topics (topic.h)
  *   DATA/staging/<name>/  a topic being created: built here, then renamed into
  *                         topics/ in one step, so a crash never leaves half a topic
- *   DATA/trash/<name>.N/  a deleted topic: renamed here in one step, then removed
+ *   DATA/trash/<N>.<id>/  a deleted topic: renamed here in one step, then removed;
+ *                         N is a sequence number, id the topic's 32-hex-digit id
+ *                         (topic_meta.h), so the name fits NAME_MAX whatever the
+ *                         topic's name (an older rill wrote "<name>.N")
  *
- * staging/ and trash/ are emptied at open. A background thread syncs partitions whose
- * flush.policy is interval every flush.ms. */
+ * staging/ and trash/ are emptied at open, whatever their entries are called. A
+ * background thread syncs partitions whose flush.policy is interval every flush.ms. */
 #ifndef STORAGE_STORE_H
 #define STORAGE_STORE_H
 
@@ -38,7 +41,9 @@ int store_get_topic(struct store *s, const char *name, struct topic **out);
 /* Every topic, sorted by name, each with a reference; free with store_free_list(). */
 int store_list_topics(struct store *s, struct topic ***out, size_t *n);
 void store_free_list(struct topic **list, size_t n);
-/* Deletes a topic: gone from lookups at once, files removed. Returns 0 or -ENOENT. */
+/* Deletes a topic: gone from lookups at once, files removed, and marked deleted
+ * (topic_mark_deleted()) for those still holding it: their long polls answer at once.
+ * Returns 0, -ENOENT, or the -errno of moving it to trash/ (then nothing changed). */
 int store_delete_topic(struct store *s, const char *name);
 
 #endif

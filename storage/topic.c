@@ -95,6 +95,8 @@ static int open_partitions(struct topic *t, int32_t n)
         a->parts[i]->owner = t;
         a->parts[i]->sync_requested = t->sync_requested;
         a->parts[i]->sync_arg = t->sync_arg;
+        if (atomic_load(&t->deleted)) /* a grow racing the delete */
+            partition_mark_deleted(a->parts[i]);
     }
     buf_release(&dir);
     if (ret) {
@@ -148,6 +150,20 @@ int topic_open(struct topic **out, const char *dir)
     }
     *out = t;
     return 0;
+}
+
+void topic_mark_deleted(struct topic *t)
+{
+    struct partition_array *a;
+
+    /* Under the lock a grow holds, and a grow marks what it opens after this: no
+     * partition of a deleted topic is left unmarked. */
+    pthread_mutex_lock(&t->lock);
+    atomic_store_explicit(&t->deleted, true, memory_order_release);
+    a = atomic_load(&t->parts);
+    for (int32_t i = 0; i < a->n; i++)
+        partition_mark_deleted(a->parts[i]);
+    pthread_mutex_unlock(&t->lock);
 }
 
 struct partition *topic_partition(struct topic *t, int32_t id)

@@ -49,6 +49,16 @@ void topic_get(struct topic *t);
  * topic was deleted). NULL is a no-op. */
 void topic_put(struct topic *t);
 
+/* Marks the topic deleted, once its files are on their way out (the store does, on
+ * delete): the last reference then frees without syncing, and every partition's data
+ * waiters fire now and any listed later at once (partition_mark_deleted()), so a long
+ * poll answers instead of waiting for records that cannot come. */
+void topic_mark_deleted(struct topic *t);
+static inline bool topic_is_deleted(struct topic *t)
+{
+    return atomic_load_explicit(&t->deleted, memory_order_acquire);
+}
+
 /* The partition, or NULL if out of range. Borrowed: valid while the topic is held. */
 struct partition *topic_partition(struct topic *t, int32_t id);
 int32_t topic_partition_count(struct topic *t);

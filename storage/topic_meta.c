@@ -17,7 +17,8 @@
  *
  * Invariant: topic_meta_write() parses what it is about to write first, so a file it
  * wrote always reads back to the same metadata. The file holds the webhook secret, so
- * it is as private as the data directory itself. */
+ * it is written 0600 (like admin.token), and an older 0644 file is 0600 once rewritten
+ * (a create, or a PATCH of the topic). */
 #include "storage/topic_meta.h"
 
 #include <errno.h>
@@ -446,7 +447,7 @@ void topic_meta_to_json(const struct topic_meta *m, struct buf *out)
 
 int topic_meta_write(const char *dir, const struct topic_meta *m)
 {
-    struct buf text = BUF_INIT;
+    struct buf text = BUF_INIT, tmp = BUF_INIT;
     struct topic_meta check;
     int ret;
 
@@ -458,7 +459,15 @@ int topic_meta_write(const char *dir, const struct topic_meta *m)
         ret = -EINVAL;
         goto out_release_text;
     }
-    ret = io_replace_file(dir, "topic.json", text.data, text.len, 0644);
+    /* 0600: the file holds webhook.secret. The new file takes the mode of the tmp
+     * file it is renamed from, so a topic.json of any older mode is 0600 once
+     * rewritten; a tmp left by a crash would keep its mode through O_CREAT, so it goes
+     * first. */
+    buf_printf(&tmp, "%s/topic.json.tmp", dir);
+    ret = io_unlink(tmp.data);
+    if (!ret)
+        ret = io_replace_file(dir, "topic.json", text.data, text.len, TOPIC_META_MODE);
+    buf_release(&tmp);
 out_release_text:
     buf_release(&text);
     return ret;

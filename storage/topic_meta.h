@@ -16,6 +16,8 @@
 #define TOPIC_META_MAX_PARTITIONS 10000
 /* A topic id: 32 lowercase hex digits (128 random bits), like Kafka's topic ids. */
 #define TOPIC_ID_LEN 32
+/* topic.json holds webhook.secret: owner read/write only, like admin.token. */
+#define TOPIC_META_MODE 0600
 
 struct topic_meta {
     char name[TOPIC_NAME_MAX + 1]; /* valid per topic_name_is_valid() */
@@ -32,9 +34,10 @@ struct topic_meta {
 bool topic_meta_equal(const struct topic_meta *a, const struct topic_meta *b);
 
 /* Writes <dir>/topic.json atomically with io_replace_file() (tmp, fdatasync, rename,
- * fsync of dir), secret included. Returns 0, -EINVAL if 'm' would not read back (bad
- * name, partitions or created_ms, or a config value topic_config_set() would refuse),
- * or the -errno of the I/O. */
+ * fsync of dir), secret included, mode TOPIC_META_MODE whatever the old file's mode
+ * (a stale topic.json.tmp is removed first). Returns 0, -EINVAL if 'm' would not read
+ * back (bad name, partitions or created_ms, or a config value topic_config_set() would
+ * refuse), or the -errno of the I/O. */
 int topic_meta_write(const char *dir, const struct topic_meta *m);
 
 /* Reads <dir>/topic.json into 'm'. Returns 0, -ENOENT if there is none, -EBADMSG if it

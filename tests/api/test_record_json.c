@@ -90,3 +90,44 @@ Test(record_json, binary_headers_go_to_headers_base64)
     cr_assert(eq(str, (char *)member(hb, "Ymlu"), "/g=="), "base64 name -> base64 value");
     json_decref(j);
 }
+
+/* A value whose bytes are the JSON literal null would render as "value":null, which
+ * is how a null value (a tombstone) looks: those bytes come as base64 instead. */
+Test(record_json, a_value_of_the_bytes_null_comes_as_base64_not_as_a_null_value)
+{
+    static const struct {
+        const char *bytes, *base64;
+    } cases[] = {
+        {"null", "bnVsbA=="},
+        {" null", "IG51bGw="},
+        {"null\n", "bnVsbAo="},
+        {"\t\r\n null \n", "CQ0KIG51bGwgCg=="},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct record in = {.key_len = -1, .value = (const uint8_t *)cases[i].bytes,
+                            .value_len = (int32_t)strlen(cases[i].bytes)};
+        json_t *j = render(&in, false);
+
+        cr_assert(eq(ptr, json_object_get(j, "value"), NULL), "case %zu", i);
+        cr_assert(eq(str, (char *)member(j, "value_base64"), (char *)cases[i].base64),
+                  "case %zu", i);
+        json_decref(j);
+    }
+}
+
+Test(record_json, json_values_that_only_hold_null_are_still_embedded)
+{
+    static const char *const values[] = {"[null]", "{\"a\":null}", "\"null\"", "0"};
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        struct record in = {.key_len = -1, .value = (const uint8_t *)values[i],
+                            .value_len = (int32_t)strlen(values[i])};
+        json_t *j = render(&in, false), *v = json_object_get(j, "value");
+
+        cr_assert(ne(ptr, v, NULL), "%s", values[i]);
+        cr_assert(eq(int, json_is_null(v), 0), "%s", values[i]);
+        cr_assert(eq(ptr, json_object_get(j, "value_base64"), NULL), "%s", values[i]);
+        json_decref(j);
+    }
+}

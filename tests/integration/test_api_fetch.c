@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "tests/support/api_client.h"
 
 static struct ac_server srv;
@@ -357,6 +358,68 @@ Test(api_fetch, out_of_range_limits_and_bad_parameters_are_400)
     ac_server_stop_clean(&srv);
 }
 
+/* A timestamp is milliseconds since the epoch, never negative: -1 is not Kafka's
+ * "latest" (nor, as it once was, a read from the start). */
+Test(api_fetch, a_negative_timestamp_is_400_invalid_parameter_naming_timestamp)
+{
+    static const char *const bad[] = {"timestamp=-1", "timestamp=-5",
+                                      "timestamp=-9223372036854775808"};
+    struct http_response r;
+    char path[256];
+    json_t *p, *j;
+
+    produce_five("f");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *detail;
+
+        snprintf(path, sizeof(path), "/topics/f/partitions/0?%s", bad[i]);
+        ac_get(&srv, path, &r);
+        p = ac_expect_problem(&r, 400, "invalid_parameter");
+        detail = json_string_value(json_object_get(p, "detail"));
+        cr_assert(ne(ptr, strstr(detail, "'timestamp'"), NULL), "%s: %s", bad[i], detail);
+        cr_assert(ne(ptr, strstr(detail, ">= 0"), NULL), "%s: %s", bad[i], detail);
+        json_decref(p);
+        http_response_release(&r);
+    }
+    j = ac_fetch(&srv, "f", 0, "timestamp=0");
+    expect_offsets_range(j, 0, 5);
+    json_decref(j);
+    ac_server_stop_clean(&srv);
+}
+
+/* The bytes "null" (a raw produce, or value_base64 "bnVsbA==") are a value, not the
+ * null value of a tombstone, so they come back as value_base64. */
+Test(api_fetch, a_value_of_the_bytes_null_comes_back_as_value_base64)
+{
+    static const char *const text[] = {"Content-Type: text/plain", NULL};
+    struct http_response r;
+    json_t *j, *recs, *rec;
+
+    ac_create_topic(&srv, "n", 1, NULL);
+    ac_req(&srv, "POST", "/topics/n/messages", text, "null", 4, &r);
+    cr_assert(eq(long, r.status, 200), "%ld %s", r.status, r.body);
+    http_response_release(&r);
+    json_decref(ac_produce(&srv, "n",
+                           "{\"records\":[{\"value\":null},"
+                           "{\"value_base64\":\"bnVsbA==\"},{\"value\":[null]}]}"));
+    j = ac_fetch(&srv, "n", 0, "offset=0");
+    recs = records_of(j);
+    cr_assert(eq(sz, json_array_size(recs), 4));
+    for (size_t i = 0; i < 2; i++) { /* offsets 0 (raw) and 2 (value_base64) */
+        rec = json_array_get(recs, 2 * i);
+        cr_assert(eq(ptr, json_object_get(rec, "value"), NULL), "offset %zu", 2 * i);
+        cr_assert(eq(str, (char *)json_string_value(json_object_get(rec, "value_base64")),
+                     "bnVsbA=="), "offset %zu", 2 * i);
+    }
+    rec = json_array_get(recs, 1);
+    cr_assert(ac_holds(json_is_null(json_object_get(rec, "value"))), "a null value");
+    cr_assert(eq(ptr, json_object_get(rec, "value_base64"), NULL));
+    rec = json_array_get(recs, 3);
+    cr_assert(ac_holds(json_is_array(json_object_get(rec, "value"))), "[null] embedded");
+    json_decref(j);
+    ac_server_stop_clean(&srv);
+}
+
 Test(api_fetch, wait_ms_30000_is_accepted_and_does_not_wait_when_records_exist)
 {
     json_t *j;
@@ -529,6 +592,39 @@ Test(api_fetch, a_long_poll_open_at_sigterm_is_answered_and_the_server_exits_0)
     j = poller_join(&pl);
     expect_offsets_range(j, 5, 5);
     json_decref(j);
+}
+
+/* A long poll on a topic deleted while it waits answers 404 topic_not_found at once
+ * (not 200 and no records once its wait_ms has passed), on every partition. The bound
+ * is far from both: the polls ask for 30 s, the test allows 20 s. */
+Test(api_fetch, a_long_poll_on_a_topic_deleted_while_it_waits_answers_404_at_once)
+{
+    struct poller pl[2];
+    struct http_response r;
+    int64_t start = clock_mono_ms();
+
+    ac_create_topic(&srv, "lp", 2, NULL);
+    json_decref(ac_produce(&srv, "lp", "{\"records\":[{\"partition\":1,\"value\":1}]}"));
+    poller_start(&pl[0], "/topics/lp/partitions/0?offset=0&wait_ms=30000");
+    poller_start(&pl[1], "/topics/lp/partitions/1?offset=latest&wait_ms=30000");
+    ac_req(&srv, "DELETE", "/topics/lp", NULL, NULL, 0, &r);
+    cr_assert(eq(long, r.status, 204), "%ld %s", r.status, r.body);
+    http_response_release(&r);
+    for (int i = 0; i < 2; i++) {
+        json_t *p;
+
+        pthread_join(pl[i].thread, NULL);
+        cr_assert(eq(int, pl[i].ret, 0), "poll %d got no answer", i);
+        cr_assert(lt(i64, clock_mono_ms() - start, 20000), "poll %d waited it out", i);
+        cr_assert(eq(long, pl[i].status, 404), "poll %d: %ld %s", i, pl[i].status,
+                  pl[i].body);
+        p = ac_json(pl[i].body);
+        cr_assert(eq(str, (char *)json_string_value(json_object_get(p, "code")),
+                     "topic_not_found"));
+        json_decref(p);
+        free(pl[i].body);
+    }
+    ac_server_stop_clean(&srv);
 }
 
 /* ---- durability ---- */

@@ -388,7 +388,7 @@ Test(api_hostile, extreme_timestamps_are_kept_exactly)
     }
     json_decref(recs);
     json_decref(ac_fetch(&srv, "h", 0, "timestamp=9223372036854775807"));
-    json_decref(ac_fetch(&srv, "h", 0, "timestamp=-9223372036854775808"));
+    json_decref(ac_fetch(&srv, "h", 0, "timestamp=0")); /* the least one allowed */
     ac_server_stop_clean(&srv);
 }
 
@@ -407,6 +407,7 @@ Test(api_hostile, hostile_fetch_parameters_are_refused)
         "wait_ms=9223372036854775807",
         "wait_ms=-9223372036854775808",
         "timestamp=99999999999999999999",
+        "timestamp=-9223372036854775808",
         "value_format=%00",
     };
     char path[256];

@@ -585,6 +585,32 @@ Test(api_produce, raw_partition_parameter_pins_the_record_and_is_checked)
     ac_server_stop_clean(&srv);
 }
 
+Test(api_produce, key_and_partition_parameters_with_an_envelope_are_400)
+{
+    static const char *const paths[] = {
+        "/topics/envpin/messages?partition=1",
+        "/topics/envpin/messages?key=a",
+        "/topics/envpin/messages?key=a&partition=zz",
+    };
+    const char *body = "{\"records\":[{\"value\":1}]}";
+    int64_t before[3];
+    struct http_response r;
+    json_t *p;
+
+    ac_create_topic(&srv, "envpin", 3, NULL);
+    ac_latest_all(&srv, "envpin", 3, before);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        ac_send_json(&srv, "POST", paths[i], body, &r);
+        p = ac_expect_problem(&r, 400, "invalid_parameter");
+        cr_assert(not(eq(ptr, strstr(json_string_value(json_object_get(p, "detail")), "raw"),
+                         NULL)), "%s", r.body);
+        json_decref(p);
+        http_response_release(&r);
+    }
+    ac_expect_latest(&srv, "envpin", 3, before, "after ?key=/?partition= on an envelope");
+    ac_server_stop_clean(&srv);
+}
+
 Test(api_produce, application_json_with_a_charset_is_the_envelope)
 {
     const char *h[] = {"Content-Type: application/json; charset=utf-8", NULL};

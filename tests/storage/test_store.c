@@ -2,6 +2,7 @@
  * created, listed, described, grown, reconfigured and deleted, across reopens. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -309,6 +310,82 @@ Test(store, data_waiters_fire_when_records_arrive_and_not_after_unwatch)
     partition_unwatch(p, &later); /* harmless after firing */
     cr_assert(partition_watch(p, &gone), "offset 0 exists: true at once");
     topic_put(t);
+}
+
+/* A long poll on a deleted topic must not wait out its time for data that cannot
+ * come: deleting fires every data waiter of every partition, and a watch that comes
+ * after the delete (a reader that looked the topic up just before) fires at once. */
+Test(store, deleting_a_topic_fires_its_data_waiters_and_later_watches_at_once)
+{
+    struct partition_waiter w[3], late = {.offset = 0, .fire = count_fire};
+    struct topic *t;
+
+    atomic_store(&fired, 0);
+    cr_assert(eq(int, create("orders", 3), 0));
+    cr_assert(eq(int, store_get_topic(store, "orders", &t), 0));
+    for (int32_t i = 0; i < 3; i++) {
+        w[i] = (struct partition_waiter){.offset = 0, .fire = count_fire};
+        cr_assert(not(partition_watch(topic_partition(t, i), &w[i])));
+    }
+    cr_assert(not(atomic_load(&t->deleted)));
+    cr_assert(eq(int, store_delete_topic(store, "orders"), 0));
+    cr_assert(eq(int, atomic_load(&fired), 3), "every partition's waiter fired");
+    cr_assert(atomic_load(&t->deleted));
+    cr_assert(partition_watch(topic_partition(t, 1), &late), "true at once after delete");
+    for (int32_t i = 0; i < 3; i++)
+        partition_unwatch(topic_partition(t, i), &w[i]); /* harmless after firing */
+    topic_put(t);
+}
+
+/* Names of 242-249 characters are valid; the trash entry a delete makes must still
+ * fit in a file name (255 bytes), and leave nothing behind. */
+Test(store, a_topic_with_a_249_character_name_is_deleted_and_made_again)
+{
+    char name[TOPIC_NAME_MAX + 1], p[512];
+    struct topic *t;
+    struct dirent *e;
+    DIR *d;
+    int left = 0;
+
+    memset(name, 'n', TOPIC_NAME_MAX);
+    name[TOPIC_NAME_MAX] = '\0';
+    cr_assert(eq(int, create(name, 2), 0));
+    cr_assert(eq(int, store_delete_topic(store, name), 0));
+    cr_assert(eq(int, store_get_topic(store, name, &t), -ENOENT));
+    snprintf(p, sizeof(p), "%s/trash", dir);
+    d = opendir(p);
+    cr_assert(ne(ptr, d, NULL));
+    while ((e = readdir(d)))
+        left += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    cr_assert(eq(int, left, 0), "trash/ is empty after the delete");
+    cr_assert(eq(int, create(name, 1), 0), "the name is free again");
+    reopen();
+    cr_assert(eq(int, store_get_topic(store, name, &t), 0));
+    cr_assert(eq(i32, topic_partition_count(t), 1));
+    topic_put(t);
+}
+
+/* A delete that crashed before removing its files leaves them in trash/: the next
+ * open removes them, whether named the old way ("<name>.<seq>") or the new one
+ * ("<seq>.<topic id>"). */
+Test(store, leftovers_of_an_interrupted_delete_are_cleaned_at_open)
+{
+    static const char *const left[] = {
+        "trash/orders.1764000000000", "trash/orders.1764000000000/0",
+        "trash/1764000000001.0123456789abcdef0123456789abcdef",
+        "trash/1764000000001.0123456789abcdef0123456789abcdef/0",
+    };
+    char p[512];
+
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
+        cr_assert(eq(int, mkdir(p, 0755), 0), "%s", p);
+    }
+    reopen();
+    cr_assert(exists("trash"));
+    cr_assert(not(exists(left[0])));
+    cr_assert(not(exists(left[2])));
 }
 
 static struct topic *create_with(const char *name, const char *const *kv)

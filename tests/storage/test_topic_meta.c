@@ -183,6 +183,31 @@ Test(topic_meta, rewrite_replaces_the_file)
     cr_assert(eq(int, back.config.cleanup_policy, CLEANUP_COMPACT));
 }
 
+/* The file holds the webhook secret: owner-only, like admin.token, and a file left
+ * 0644 by an older rill (or a stale 0644 topic.json.tmp) is tightened by the next
+ * rewrite. */
+Test(topic_meta, file_is_0600_and_a_0644_one_becomes_0600_when_rewritten)
+{
+    struct topic_meta m;
+    char path[128], tmp[128];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/topic.json", dir);
+    snprintf(tmp, sizeof(tmp), "%s/topic.json.tmp", dir);
+    sample(&m);
+    cr_assert(eq(int, topic_meta_write(dir, &m), 0));
+    cr_assert(eq(int, stat(path, &st), 0));
+    cr_assert(eq(u32, (unsigned)(st.st_mode & 07777), 0600u));
+    cr_assert(eq(int, chmod(path, 0644), 0));
+    write_text("topic.json.tmp", "x", 1);
+    cr_assert(eq(int, chmod(tmp, 0644), 0));
+    m.partitions = 4;
+    cr_assert(eq(int, topic_meta_write(dir, &m), 0));
+    cr_assert(eq(int, stat(path, &st), 0));
+    cr_assert(eq(u32, (unsigned)(st.st_mode & 07777), 0600u));
+    cr_assert(not(exists("topic.json.tmp")));
+}
+
 Test(topic_meta, missing_file_is_enoent)
 {
     struct topic_meta m;
