@@ -85,10 +85,11 @@ static void remove_entry(struct idem_table *t, struct idem_entry **slot)
     free(e);
 }
 
-/* Forgets answered keys older than the window. Under the lock. */
+/* Forgets answered keys older than the window. Under the lock. A replayed timestamp
+ * may be anything (read from disk): 'now - ts' could overflow, 'now - window' cannot. */
 static void expire(struct idem_table *t, int64_t now)
 {
-    while (t->oldest && t->oldest->answer && now - t->oldest->ts_ms > IDEM_WINDOW_MS)
+    while (t->oldest && t->oldest->answer && t->oldest->ts_ms < now - IDEM_WINDOW_MS)
         remove_entry(t, find(t, t->oldest->key));
 }
 
@@ -110,7 +111,7 @@ static void put_answered(struct idem_table *t, const char *key, const uint8_t ha
     push_age(t, e);
 }
 
-static int replay_record(void *arg, const struct record *r)
+int idem_replay_record(void *arg, const struct record *r)
 {
     struct idem_table *t = arg;
     char *key;
@@ -130,7 +131,7 @@ static int replay(struct idem_table *t)
     int64_t from;
     int ret = partition_offset_for_time(t->p, clock_wall_ms() - IDEM_WINDOW_MS, &from);
 
-    return ret ? ret : partition_for_each(t->p, from, replay_record, t);
+    return ret ? ret : partition_for_each(t->p, from, idem_replay_record, t);
 }
 
 int idem_open(struct idem_table **out, struct store *store)

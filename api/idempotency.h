@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct store;
+struct record;
 struct partition;
 struct partition_waiter;
 struct idem_table;
@@ -48,5 +49,8 @@ int idem_finish(struct idem_table *t, const char *key, const uint8_t hash[32],
                 const char *answer, struct partition_waiter *w);
 /* The partition 'w' waits on, for partition_unwatch(). */
 struct partition *idem_partition(struct idem_table *t);
+
+/* Replays a stored record into a struct idem_table: exposed for tests and fuzzing. */
+int idem_replay_record(void *arg, const struct record *r);
 
 #endif

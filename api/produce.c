@@ -76,14 +76,15 @@ static bool parse_envelope(struct produce *pr)
     struct envelope_error err;
     int64_t now = clock_wall_ms();
     int32_t sticky;
+    static const char *const raw_only[] = {"key", "partition"};
 
     /* Silently ignoring them would put records where the writer did not mean. */
-    for (const char *const *q = (const char *const[]){"key", "partition", NULL}; *q; q++)
-        if (api_query(ctx, *q)) {
+    for (size_t i = 0; i < sizeof(raw_only) / sizeof(raw_only[0]); i++)
+        if (api_query(ctx, raw_only[i])) {
             reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
                           "'%s' is for a raw body (one record); in the JSON envelope give "
                           "each record its own \"%s\" (or add ?raw=1)",
-                          *q, *q);
+                          raw_only[i], raw_only[i]);
             return false;
         }
 

@@ -103,10 +103,23 @@ static bool listed(const char *list, const char *name)
 {
     size_t n = strlen(name);
 
+    if (!n) /* "?=x", "?&a=1": strstr() finds "" at every step and p never moves */
+        return false;
     for (const char *p = list; (p = strstr(p, name)); p += n)
         if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
             return true;
     return false;
+}
+
+/* Copies s[0..len) into out[0..size) (cut to fit, NUL-terminated) with every byte
+ * that is not printable ASCII as '?': the detail is JSON, the request bytes are not. */
+static void printable_copy(char *out, size_t size, const char *s, size_t len)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    out[n] = '\0';
 }
 
 /* A query parameter the route does not take is a 400: a typo like ?ofset=5 must not
@@ -164,22 +177,23 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
         free_params(ctx);
     }
     if (!found) {
+        char shown_method[201], shown[201];
+
         if (allow.len) {
+            printable_copy(shown_method, sizeof(shown_method), ctx->req->method,
+                           strlen(ctx->req->method));
             api_response_header(ctx->resp, "Allow", "%s", allow.data);
             reply_problem(ctx->resp, 405, "method_not_allowed", NULL,
-                          "method %s is not allowed here; allowed: %s", ctx->req->method,
+                          "method %s is not allowed here; allowed: %s", shown_method,
                           allow.data);
         } else if (bad_param) {
             reply_problem(ctx->resp, 400, "bad_path", NULL,
                           "the path has a malformed percent-escape or a NUL byte");
         } else {
-            char shown[201];
-            size_t n = len < 200 ? len : 200;
-            for (size_t i = 0; i < n; i++) /* printable ASCII only: the detail is JSON */
-                shown[i] = target[i] >= 0x20 && target[i] < 0x7f ? target[i] : '?';
-            shown[n] = '\0';
+            printable_copy(shown_method, sizeof(shown_method), method, strlen(method));
+            printable_copy(shown, sizeof(shown), target, len);
             reply_problem(ctx->resp, 404, "not_found", NULL, "no route for %s %s",
-                          method, shown);
+                          shown_method, shown);
         }
         buf_release(&allow);
         return API_DONE;

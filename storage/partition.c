@@ -125,7 +125,7 @@ static size_t segment_for(const struct segment_list *l, int64_t offset)
 
 /* Reads 'recovery-point'. A missing file is 0, and so is a malformed one (logged):
  * scanning every segment is slow but never wrong. */
-static int64_t read_recovery_point(const char *dir)
+int64_t partition_read_recovery_point(const char *dir)
 {
     struct buf path = BUF_INIT;
     const char *at;
@@ -193,7 +193,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* True if 'name' is <20 digits>.<ext>, with the number in *base. */
-static bool parse_segment_name(const char *name, const char *ext, int64_t *base)
+bool partition_parse_segment_name(const char *name, const char *ext, int64_t *base)
 {
     size_t n = strlen(name);
     uint64_t v = 0;
@@ -201,11 +201,14 @@ static bool parse_segment_name(const char *name, const char *ext, int64_t *base)
     if (n != 21 + strlen(ext) || name[20] != '.' || strcmp(name + 21, ext))
         return false;
     for (int i = 0; i < 20; i++) {
+        uint64_t d;
+
         if (name[i] < '0' || name[i] > '9')
             return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-        if (v > INT64_MAX)
+        d = (uint64_t)(name[i] - '0');
+        if (v > (INT64_MAX - d) / 10) /* before the step: 20 digits can wrap a uint64 */
             return false;
+        v = v * 10 + d;
     }
     *base = (int64_t)v;
     return true;
@@ -234,7 +237,7 @@ static int list_segments(const char *dir, int64_t **bases, size_t *n)
             buf_release(&p);
             continue;
         }
-        if (!parse_segment_name(e->d_name, "log", &base))
+        if (!partition_parse_segment_name(e->d_name, "log", &base))
             continue;
         if (*n == cap)
             *bases = xrealloc(*bases, (cap *= 2) * sizeof(**bases));
@@ -246,7 +249,7 @@ static int list_segments(const char *dir, int64_t **bases, size_t *n)
 }
 
 /* Reads the clean-shutdown checkpoint; returns true if it describes 'active'. */
-static bool checkpoint_matches(const char *dir, int64_t active_base)
+bool partition_checkpoint_matches(const char *dir, int64_t active_base)
 {
     struct buf path = BUF_INIT, seg = BUF_INIT;
     char *text = NULL;
@@ -395,7 +398,7 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
         ret = list_segments(dir, &bases, &n);
     if (ret)
         goto fail;
-    rp = read_recovery_point(dir);
+    rp = partition_read_recovery_point(dir);
     if (n == 0) {
         struct segment *s;
         ret = segment_create(&s, dir, 0); /* its name is synced by the first flush */
@@ -405,7 +408,7 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
         p->segments->segs[0] = s;
         clean = true;
     } else {
-        clean = checkpoint_matches(dir, bases[n - 1]);
+        clean = partition_checkpoint_matches(dir, bases[n - 1]);
         ret = open_segments(p, bases, n, clean, rp);
         if (ret)
             goto fail;

@@ -212,4 +212,9 @@ uint64_t partition_size_bytes(struct partition *p);
 struct segment_list *partition_segments(struct partition *p);
 void segment_list_put(struct segment_list *l);
 
+/* Readers of the partition directory's files: exposed for tests and fuzzing. */
+int64_t partition_read_recovery_point(const char *dir);
+bool partition_checkpoint_matches(const char *dir, int64_t active_base);
+bool partition_parse_segment_name(const char *name, const char *ext, int64_t *base);
+
 #endif

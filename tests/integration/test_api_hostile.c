@@ -1137,3 +1137,21 @@ Test(api_hostile_small_body, a_chunked_body_over_the_limit_writes_nothing)
     expect_untouched("after a chunked body over the limit");
     ac_server_stop_clean(&srv);
 }
+
+/* An empty query parameter name ("?&x" or "?=x") once made the allowed-parameter check
+ * loop forever, freezing a server thread: it is 400 unknown_parameter at once. */
+Test(api_hostile, an_empty_query_parameter_name_is_400_and_hangs_nothing)
+{
+    static const char *const paths[] = {"/topics?&internal=true", "/topics?=x",
+                                        "/topics/h/partitions/0?&offset=0"};
+    struct http_response r;
+
+    prepare();
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        ac_get(&srv, paths[i], &r);
+        json_decref(ac_expect_problem(&r, 400, "unknown_parameter"));
+        http_response_release(&r);
+    }
+    expect_untouched("after empty parameter names");
+    ac_server_stop_clean(&srv);
+}
