@@ -184,6 +184,8 @@ static void request_free(struct request *r)
 
 /* ---- the model ---- */
 
+/* Deliberately not common/hex.h, which the router uses: the model is a second,
+ * independent reading of the spec. */
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
