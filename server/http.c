@@ -70,7 +70,7 @@ struct http_server {
 struct req_ctx {
     struct http_server *server;
     struct timespec start; /* CLOCK_MONOTONIC, when the request line was read */
-    char *target;          /* request target, loggable: see loggable_target() */
+    char *target;          /* request target, loggable: see http_loggable_target() */
     char *raw_target;      /* request target as received, for routing */
     char method[16];       /* loggable copy, truncated */
     char client[INET6_ADDRSTRLEN];
@@ -102,7 +102,7 @@ static void add_loggable(struct buf *b, const char *s, size_t len)
 
 /* Whether a raw query parameter name decodes to access_token (any case, %-escapes and
  * '+' decoded), so no spelling of it slips a token into the log. */
-static bool is_token_param(const char *name, size_t len)
+bool http_is_token_param(const char *name, size_t len)
 {
     static const char want[] = "access_token";
     size_t n = 0;
@@ -125,7 +125,7 @@ static bool is_token_param(const char *name, size_t len)
 
 /* The request target as it goes into the access log: the value of every access_token
  * query parameter replaced by REDACTED, unsafe bytes percent-encoded. */
-static char *loggable_target(const char *target)
+char *http_loggable_target(const char *target)
 {
     struct buf b = BUF_INIT;
     const char *q = strchr(target, '?'), *p, *end, *eq;
@@ -139,7 +139,7 @@ static char *loggable_target(const char *target)
         if (!end)
             end = p + strlen(p);
         eq = memchr(p, '=', (size_t)(end - p));
-        if (eq && is_token_param(p, (size_t)(eq - p))) {
+        if (eq && http_is_token_param(p, (size_t)(eq - p))) {
             add_loggable(&b, p, (size_t)(eq - p));
             buf_addstr(&b, "=REDACTED");
         } else {
@@ -180,7 +180,7 @@ static struct req_ctx *req_new(struct http_server *s, struct MHD_Connection *con
 
     rc->server = s;
     clock_gettime(CLOCK_MONOTONIC, &rc->start);
-    rc->target = loggable_target(target ? target : "");
+    rc->target = http_loggable_target(target ? target : "");
     rc->raw_target = xstrdup(target ? target : "");
     rc->late = atomic_load(&s->draining);
     buf_init(&rc->body);

@@ -22,6 +22,7 @@
 #ifndef SERVER_HTTP_H
 #define SERVER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct api;
@@ -49,5 +50,16 @@ unsigned http_in_flight(const struct http_server *s);
  * DAEMON_SHUTDOWN), stops the threads and frees 's'. NULL is a no-op. Suspended
  * connections must have been resumed before (libmicrohttpd's rule). */
 void http_stop(struct http_server *s);
+
+/* The access-log redaction, exposed for tests and fuzzing. */
+
+/* Whether the raw query parameter name name[0..len) decodes (%XX either case, '+' as
+ * space) to access_token in any case. */
+bool http_is_token_param(const char *name, size_t len);
+
+/* The request target as it goes into the access log: every access_token parameter's
+ * value replaced by REDACTED, bytes <= 0x20, >= 0x7f, '"' and '\\' percent-encoded.
+ * Returns an allocated string (free()); never NULL. */
+char *http_loggable_target(const char *target);
 
 #endif
