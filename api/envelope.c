@@ -720,10 +720,12 @@ static bool parse_records(struct parser *ps)
     for (i = 0;; i++) {
         if (ps->p == ps->end || !starts_value(*ps->p))
             return unexpected(ps, "unexpected character");
-        if (i == ps->max_records)
+        if (i == ps->max_records) {
+            ps->err->limit = ps->max_records;
             return fail(ps, 413, "too_many_records",
                         "more than %zu records in one request; the limit is %zu",
                         ps->max_records, ps->max_records);
+        }
         if (*ps->p != '{')
             return fail(ps, 400, "invalid_record", "records[%zu] must be an object", i);
         if (!parse_record(ps, i, new_record(ps)))
@@ -815,9 +817,11 @@ bool envelope_parse(const char *body, size_t len, size_t max_records,
 
     memset(env, 0, sizeof(*env));
     memset(err, 0, sizeof(*err));
-    if (len > INT32_MAX)
+    if (len > INT32_MAX) {
+        err->limit = INT32_MAX;
         return fail(&ps, 413, "content_too_large", "the body exceeds %d bytes",
                     INT32_MAX);
+    }
     ok = parse_body(&ps);
     free(ps.scratch);
     if (!ok)

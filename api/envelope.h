@@ -37,6 +37,7 @@ struct envelope_error {
     int status;       /* 400, or 413 for too many records (or a body over 2 GiB) */
     const char *code; /* "invalid_json", "invalid_envelope", "invalid_record", ... */
     char detail[256]; /* one sentence, valid UTF-8 */
+    size_t limit;     /* for a 413: the limit reached (records or bytes), else 0 */
 };
 
 struct envelope_block; /* private: one block of the arena */

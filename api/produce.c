@@ -92,10 +92,8 @@ static bool parse_envelope(struct produce *pr)
                         &pr->env, &err)) {
         char extra[48] = "";
 
-        if (err.status == 413)
-            snprintf(extra, sizeof(extra), ",\"limit\":%zu",
-                     strcmp(err.code, "too_many_records") ? (size_t)INT32_MAX
-                                                           : ctx->api->config.max_records);
+        if (err.limit)
+            snprintf(extra, sizeof(extra), ",\"limit\":%zu", err.limit);
         reply_problem(ctx->resp, err.status, err.code, extra, "%s", err.detail);
         return false;
     }

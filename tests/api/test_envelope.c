@@ -673,6 +673,7 @@ Test(envelope, more_records_than_the_limit_are_refused_without_reading_on)
             cr_assert(eq(str, (char *)p.err.code, "too_many_records"));
             cr_assert(eq(str, p.err.detail,
                          "more than 5 records in one request; the limit is 5"));
+            cr_assert(eq(sz, p.err.limit, 5));
         }
         done(&p);
     }
