@@ -109,6 +109,11 @@ check: build/san/unit-tests build/san/integration-tests build/san/rill $(FUZZ_BI
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
 	    node contract.mjs
+	cd tests/browser && npm ci --no-audit --no-fund --silent && RILL_BIN=$(CURDIR)/build/san/rill \
+	ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan:detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
+	    node sse.mjs
 	@if ls build/san-logs/* >/dev/null 2>&1; then cat build/san-logs/*; \
 	    echo "sanitizer reports above: failing"; exit 1; fi
 
@@ -119,10 +124,15 @@ build/rel/bare-mhd: bench/bare_mhd.c
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) -O2 -o $@ $< -lmicrohttpd -lpthread
 
+build/rel/sse-fanout: bench/sse_fanout.c common/hex.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(STD) $(WARN) -O2 -o $@ $< -lpthread
+
 bench: deps-bench
-	@$(MAKE) --no-print-directory build/rel/bench-storage build/rel/bare-mhd rill
+	@$(MAKE) --no-print-directory build/rel/bench-storage build/rel/bare-mhd build/rel/sse-fanout rill
 	build/rel/bench-storage
 	bench/http_bench.sh ./rill build/rel/bare-mhd
+	bench/sse_bench.sh ./rill build/rel/sse-fanout
 
 fuzz:
 	@scripts/deps.sh test

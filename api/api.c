@@ -77,6 +77,7 @@ int api_new(struct api **out, struct store *store, const struct api_config *conf
     a->store = store;
     a->config = *config;
     pthread_mutex_init(&a->calls_lock, NULL);
+    hub_list_init(&a->hubs, a->config.stream_buffer_bytes);
     atomic_init(&a->sticky, 0);
     if (a->config.auth) {
         ret = load_admin_token(a);
@@ -96,6 +97,7 @@ int api_new(struct api **out, struct store *store, const struct api_config *conf
     return 0;
 fail:
     idem_close(a->idem);
+    hub_list_destroy(&a->hubs);
     pthread_mutex_destroy(&a->calls_lock);
     free(a);
     return ret;
@@ -114,7 +116,7 @@ void api_track_call(struct api *a, struct api_call *c)
             a->calls->prev = c;
         a->calls = c;
     }
-    wake = a->shutting_down && c->wake_on_shutdown;
+    wake = atomic_load(&a->shutting_down) && c->wake_on_shutdown;
     pthread_mutex_unlock(&a->calls_lock);
     if (wake)
         call_wake(c);
@@ -139,9 +141,23 @@ static void untrack_call(struct api *a, struct api_call *c)
 void api_shutdown(struct api *a)
 {
     pthread_mutex_lock(&a->calls_lock);
-    a->shutting_down = true;
+    atomic_store(&a->shutting_down, true);
     for (struct api_call *c = a->calls; c; c = c->next)
         if (c->wake_on_shutdown)
+            call_wake(c);
+    pthread_mutex_unlock(&a->calls_lock);
+}
+
+bool api_is_shutting_down(struct api *a)
+{
+    return atomic_load(&a->shutting_down);
+}
+
+void api_wake_followers(struct api *a, const void *t)
+{
+    pthread_mutex_lock(&a->calls_lock);
+    for (struct api_call *c = a->calls; c; c = c->next)
+        if (c->follows == t)
             call_wake(c);
     pthread_mutex_unlock(&a->calls_lock);
 }
@@ -152,6 +168,7 @@ void api_free(struct api *a)
         return;
     timer_wheel_stop(a->timers);
     idem_close(a->idem);
+    hub_list_destroy(&a->hubs);
     pthread_mutex_destroy(&a->calls_lock);
     sodium_memzero(a->admin_hash, sizeof(a->admin_hash));
     free(a);

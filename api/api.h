@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 
@@ -50,6 +51,8 @@ struct api_response {
         char value[256];
     } headers[API_MAX_HEADERS];
     size_t nheaders;
+    bool stream; /* a stream of server-sent events: status and headers now, the body
+                    from api_stream_read(); 'body' is unused */
 };
 
 enum api_status { API_DONE, API_SUSPENDED };
@@ -60,6 +63,8 @@ struct api_config {
     size_t max_body_bytes;    /* the server enforces it; here for error texts */
     size_t max_records;       /* records per produce request */
     int64_t max_wait_ms;      /* longest long poll */
+    unsigned heartbeat_ms;    /* a comment on an idle event stream this often */
+    size_t stream_buffer_bytes; /* how far a live event stream may fall behind */
 };
 
 struct api;
@@ -78,6 +83,12 @@ enum api_status api_handle(struct api *a, const struct api_request *req,
 /* The answer of a suspended call, after its resume(). */
 enum api_status api_continue(struct api *a, struct api_call *call,
                              struct api_response *resp);
+/* The next bytes of a streamed answer (resp->stream), into dst[0..max). Returns the
+ * number of bytes (> 0); 0 when there is nothing to send now: the call has then
+ * suspended the connection (req->suspend) and resumes it when there is, after which
+ * the server calls again; or -1 when the stream is over. Call only from the server's
+ * content callback, where suspending is allowed. */
+ssize_t api_stream_read(struct api *a, struct api_call *call, char *dst, size_t max);
 /* Frees a call (done or abandoned); cancels its waiters. NULL is a no-op. */
 void api_call_free(struct api *a, struct api_call *call);
 

@@ -14,6 +14,7 @@ void call_init(struct api_call *c, struct api *a, const struct api_request *req,
     atomic_init(&c->state, CALL_RUNNING);
     atomic_init(&c->pending, 0);
     c->wake_on_shutdown = false;
+    c->follows = NULL;
     c->cont = cont;
     c->release = release;
     c->prev = c->next = NULL;

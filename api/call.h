@@ -23,6 +23,7 @@ struct api_call {
     _Atomic int state;
     _Atomic int pending;                /* counted waits still outstanding */
     bool wake_on_shutdown;              /* long polls: answer at once at shutdown */
+    const void *follows;                /* a topic whose new partitions wake the call */
     enum api_status (*cont)(struct api_call *c, struct api_response *resp);
     void (*release)(struct api_call *c); /* cancels waits and frees the whole state */
     struct api_call *prev, *next;       /* in the API's list of suspended calls */

@@ -119,9 +119,13 @@ static bool is_json_null(const uint8_t *data, size_t len)
     return len == 4 && !memcmp(data, "null", 4);
 }
 
-void api_record_json(struct buf *b, const struct record *r, bool value_base64)
+void api_record_json(struct buf *b, const struct record *r, int32_t partition,
+                     bool value_base64)
 {
-    buf_printf(b, "{\"offset\":%" PRId64 ",\"timestamp\":%" PRId64 ",", r->offset,
+    buf_addch(b, '{');
+    if (partition >= 0)
+        buf_printf(b, "\"partition\":%" PRId32 ",", partition);
+    buf_printf(b, "\"offset\":%" PRId64 ",\"timestamp\":%" PRId64 ",", r->offset,
                r->timestamp);
     add_bytes_field(b, "key", r->key, r->key_len, false);
     buf_addch(b, ',');
@@ -156,45 +160,90 @@ static bool query_int(struct api_ctx *ctx, const char *name, int64_t lo, int64_t
     return true;
 }
 
-/* Resolves the topic and partition of the path; answers 400/404 on failure. */
-static bool partition_param(struct api_ctx *ctx, struct fetch *f)
+bool api_partition_param(struct api_ctx *ctx, struct topic **t, int32_t *id,
+                         struct partition **p)
 {
-    int64_t id;
+    int64_t n;
 
-    f->topic = api_topic_param(ctx);
-    if (!f->topic)
+    *t = api_topic_param(ctx);
+    if (!*t)
         return false;
-    if (api_parse_i64(ctx->params[1], &id) || id < 0) {
+    if (api_parse_i64(ctx->params[1], &n) || n < 0) {
         reply_problem(ctx->resp, 400, "invalid_partition", NULL,
                       "the partition must be a non-negative integer");
         return false;
     }
-    if (id >= topic_partition_count(f->topic)) {
+    if (n >= topic_partition_count(*t)) {
         reply_problem(ctx->resp, 404, "partition_not_found", NULL,
-                      "topic '%s' has %" PRId32 " partitions", f->topic->name,
-                      topic_partition_count(f->topic));
+                      "topic '%s' has %" PRId32 " partitions", (*t)->name,
+                      topic_partition_count(*t));
         return false;
     }
-    f->partition = (int32_t)id;
-    f->p = topic_partition(f->topic, f->partition);
+    *id = (int32_t)n;
+    *p = topic_partition(*t, *id);
     return true;
 }
 
-static void reply_out_of_range(struct api_ctx *ctx, struct fetch *f)
+void api_reply_out_of_range(struct api_response *resp, struct partition *p, int32_t id,
+                            int64_t offset)
 {
-    char extra[96];
-    int64_t earliest = partition_log_start(f->p), latest = partition_high_watermark(f->p);
+    char extra[96], which[48] = "";
+    int64_t earliest = partition_log_start(p), latest = partition_high_watermark(p);
 
     snprintf(extra, sizeof(extra), ",\"earliest\":%" PRId64 ",\"latest\":%" PRId64,
              earliest, latest);
-    reply_problem(ctx->resp, 416, "offset_out_of_range", extra,
-                  "offset %" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", f->offset,
+    if (id >= 0)
+        snprintf(which, sizeof(which), "partition %" PRId32 ": ", id);
+    reply_problem(resp, 416, "offset_out_of_range", extra,
+                  "%soffset %" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", which, offset,
                   earliest, latest);
+}
+
+bool api_start_offset(struct api_ctx *ctx, struct partition *p, bool default_latest,
+                      int64_t *out)
+{
+    const char *offset = api_query(ctx, "offset"), *ts = api_query(ctx, "timestamp");
+
+    if (offset && ts) {
+        reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                      "give 'offset' or 'timestamp', not both");
+        return false;
+    }
+    if (ts) {
+        int64_t t;
+        int r;
+        if (api_parse_i64(ts, &t) || t < 0) {
+            reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                          "'timestamp' must be milliseconds since the epoch (>= 0)");
+            return false;
+        }
+        r = partition_offset_for_time(p, t, out);
+        if (r) {
+            reply_errno(ctx->resp, r, "looking up the timestamp");
+            return false;
+        }
+        return true;
+    }
+    if (!offset)
+        offset = default_latest ? "latest" : "earliest";
+    if (!strcmp(offset, "earliest")) {
+        *out = partition_log_start(p);
+    } else if (!strcmp(offset, "latest")) {
+        *out = partition_high_watermark(p);
+    } else if (api_parse_i64(offset, out) || *out < 0) {
+        reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                      "'offset' must be a non-negative integer, 'earliest' or 'latest'");
+        return false;
+    }
+    if (*out < partition_log_start(p) || *out > partition_high_watermark(p)) {
+        api_reply_out_of_range(ctx->resp, p, -1, *out);
+        return false;
+    }
+    return true;
 }
 
 static bool parse_fetch(struct api_ctx *ctx, struct fetch *f)
 {
-    const char *offset = api_query(ctx, "offset"), *ts = api_query(ctx, "timestamp");
     const char *format = api_query(ctx, "value_format");
 
     f->limit = FETCH_DEFAULT_LIMIT;
@@ -210,38 +259,7 @@ static bool parse_fetch(struct api_ctx *ctx, struct fetch *f)
         return false;
     }
     f->base64 = format && !strcmp(format, "base64");
-    if (offset && ts) {
-        reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
-                      "give 'offset' or 'timestamp', not both");
-        return false;
-    }
-    if (ts) {
-        int64_t t;
-        int r;
-        if (api_parse_i64(ts, &t) || t < 0) {
-            reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
-                          "'timestamp' must be milliseconds since the epoch (>= 0)");
-            return false;
-        }
-        r = partition_offset_for_time(f->p, t, &f->offset);
-        if (r) {
-            reply_errno(ctx->resp, r, "looking up the timestamp");
-            return false;
-        }
-    } else if (!offset || !strcmp(offset, "earliest")) {
-        f->offset = partition_log_start(f->p);
-    } else if (!strcmp(offset, "latest")) {
-        f->offset = partition_high_watermark(f->p);
-    } else if (api_parse_i64(offset, &f->offset) || f->offset < 0) {
-        reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
-                      "'offset' must be a non-negative integer, 'earliest' or 'latest'");
-        return false;
-    }
-    if (f->offset < partition_log_start(f->p) || f->offset > partition_high_watermark(f->p)) {
-        reply_out_of_range(ctx, f);
-        return false;
-    }
-    return true;
+    return api_start_offset(ctx, f->p, false, &f->offset);
 }
 
 /* Reads and answers. Returns false (answered with an error) on a storage error. */
@@ -273,7 +291,7 @@ static void answer_fetch(struct api_response *resp, struct fetch *f)
                 continue;
             if (count++)
                 buf_addch(&b, ',');
-            api_record_json(&b, &rec, f->base64);
+            api_record_json(&b, &rec, -1, f->base64);
             next = rec.offset + 1;
         }
         at += record_batch_total(&h);
@@ -347,7 +365,7 @@ enum api_status api_fetch_records(struct api_ctx *ctx)
 {
     struct fetch f = {0};
 
-    if (!partition_param(ctx, &f) || !parse_fetch(ctx, &f))
+    if (!api_partition_param(ctx, &f.topic, &f.partition, &f.p) || !parse_fetch(ctx, &f))
         goto out;
     if (f.wait_ms > 0 && f.offset == partition_high_watermark(f.p))
         return wait_for_data(ctx, &f);
@@ -362,7 +380,7 @@ enum api_status api_get_offsets(struct api_ctx *ctx)
     struct fetch f = {0};
     struct buf b = BUF_INIT;
 
-    if (partition_param(ctx, &f)) {
+    if (api_partition_param(ctx, &f.topic, &f.partition, &f.p)) {
         buf_printf(&b, "{\"earliest\":%" PRId64 ",\"latest\":%" PRId64 "}",
                    partition_log_start(f.p), partition_high_watermark(f.p));
         reply_json(ctx->resp, 200, &b);

@@ -10,6 +10,7 @@
 #include "api/call.h"
 #include "api/idempotency.h"
 #include "api/reply.h"
+#include "api/stream_hub.h"
 #include "common/timer.h"
 #include "storage/backend.h"
 
@@ -24,7 +25,8 @@ struct api {
     _Atomic uint32_t sticky; /* spreads keyless records over partitions */
     pthread_mutex_t calls_lock;
     struct api_call *calls;  /* suspended calls, for shutdown */
-    bool shutting_down;      /* under calls_lock */
+    atomic_bool shutting_down; /* set under calls_lock */
+    struct hub_list hubs;    /* shared tails of streamed partitions (stream_hub.h) */
 };
 
 /* What a handler gets: the request, the answer to fill, the decoded path parameters. */
@@ -51,6 +53,10 @@ enum api_media api_media_type(const struct api_ctx *ctx);
 bool api_authenticate(struct api_ctx *ctx);
 /* Lists a suspended call so api_shutdown() can find it (call.c). */
 void api_track_call(struct api *a, struct api_call *c);
+/* Whether api_shutdown() has begun. */
+bool api_is_shutting_down(struct api *a);
+/* Wakes the suspended calls that follow topic 't' (streams: it has new partitions). */
+void api_wake_followers(struct api *a, const void *t);
 
 /* Parses a decimal int64 (optional '-', digits only). Returns 0 or -EINVAL. */
 int api_parse_i64(const char *s, int64_t *out);
@@ -60,8 +66,22 @@ struct topic *api_topic_param(struct api_ctx *ctx);
 /* Parses the body as one JSON object (a json_t *, to json_decref()); answers 400 and
  * returns NULL if it is not. */
 struct json_t *api_parse_body_object(struct api_ctx *ctx);
-/* Appends a record as the JSON object a fetch returns. */
-void api_record_json(struct buf *b, const struct record *r, bool value_base64);
+/* Appends a record as the JSON object a fetch returns, led by "partition" when
+ * 'partition' >= 0 (as a stream sends it). */
+void api_record_json(struct buf *b, const struct record *r, int32_t partition,
+                     bool value_base64);
+/* Resolves the topic (a reference: topic_put() it) and partition of the path; answers
+ * 400/404 and returns false on failure (*t may then still need topic_put()). */
+bool api_partition_param(struct api_ctx *ctx, struct topic **t, int32_t *id,
+                         struct partition **p);
+/* Where a read starts, from ?offset= (a number, earliest, latest; absent: latest if
+ * 'default_latest', else earliest) or ?timestamp=; answers 400 or 416 on failure. */
+bool api_start_offset(struct api_ctx *ctx, struct partition *p, bool default_latest,
+                      int64_t *out);
+/* 416 offset_out_of_range with the partition's earliest and latest; the detail names
+ * partition 'id' unless it is -1 (the path named it). */
+void api_reply_out_of_range(struct api_response *resp, struct partition *p, int32_t id,
+                            int64_t offset);
 
 /* The handlers, one file per resource (names follow openapi.yaml's operationIds). */
 enum api_status api_get_health(struct api_ctx *ctx);
@@ -74,6 +94,8 @@ enum api_status api_delete_topic(struct api_ctx *ctx);
 enum api_status api_produce_records(struct api_ctx *ctx);
 enum api_status api_fetch_records(struct api_ctx *ctx);
 enum api_status api_get_offsets(struct api_ctx *ctx);
+enum api_status api_stream_partition(struct api_ctx *ctx);
+enum api_status api_stream_topic(struct api_ctx *ctx);
 
 /* The router: finds the handler for a request, answering 404/405 itself. */
 enum api_status router_dispatch(struct api *a, struct api_ctx *ctx);

@@ -31,6 +31,9 @@ static const struct route routes[] = {
     {"GET", "/topics/{}/partitions/{}", api_fetch_records, 0,
      "offset timestamp limit max_bytes wait_ms value_format"},
     {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, 0, ""},
+    {"GET", "/topics/{}/partitions/{}/stream", api_stream_partition, 0,
+     "offset timestamp last_event_id"},
+    {"GET", "/topics/{}/stream", api_stream_topic, 0, "offset timestamp last_event_id"},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -281,6 +281,8 @@ enum api_status api_update_topic(struct api_ctx *ctx)
         reply_errno(ctx->resp, r, "updating the topic");
         goto out;
     }
+    if (n > m.partitions)
+        api_wake_followers(ctx->api, t); /* topic streams take up the new partitions */
     topic_json(&b, t);
     reply_json(ctx->resp, 200, &b);
 out:

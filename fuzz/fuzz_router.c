@@ -65,6 +65,11 @@ static const struct want_route {
      false,
      "offset timestamp limit max_bytes wait_ms value_format"},
     {"GET", {"topics", "{}", "partitions", "{}", "offsets"}, false, ""},
+    {"GET",
+     {"topics", "{}", "partitions", "{}", "stream"},
+     false,
+     "offset timestamp last_event_id"},
+    {"GET", {"topics", "{}", "stream"}, false, "offset timestamp last_event_id"},
 };
 
 #define NROUTES (sizeof(want_routes) / sizeof(want_routes[0]))
@@ -483,10 +488,19 @@ static void run(const struct request *r, struct outcome *o)
     want_init(&w, r);
     api_response_init(&o->resp);
     o->st = router_dispatch(api, &ctx);
-    if (o->st == API_SUSPENDED)
+    if (o->st == API_SUSPENDED) {
         api_call_free(api, call); /* as when the client goes away */
-    else if (call)
-        abort(); /* a call is only left behind with API_SUSPENDED */
+    } else if (o->resp.stream) { /* an event stream: its first bytes, then goodbye */
+        char first[64];
+
+        if (!call || o->resp.status != 200 ||
+            api_stream_read(api, call, first, sizeof(first)) < 6 ||
+            memcmp(first, "retry:", 6))
+            abort();
+        api_call_free(api, call);
+    } else if (call) {
+        abort(); /* a call is only left behind with API_SUSPENDED or a stream */
+    }
     if (w.found)
         check_routed(&w, r, &ctx, o);
     else

@@ -8,7 +8,8 @@ level=${1:-build}
 pkgs="gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev"
 pkgs="$pkgs libcurl4-openssl-dev ca-certificates"
 case "$level" in
-test | bench) pkgs="$pkgs libcriterion-dev curl" ;;
+# chromium: the browser test (tests/browser) drives it through playwright-core.
+test | bench) pkgs="$pkgs libcriterion-dev curl chromium" ;;
 esac
 case "$level" in
 bench) pkgs="$pkgs wrk" ;;

@@ -64,6 +64,8 @@ static const struct config_option options[] = {
     {"max-connections-per-ip", OPT_UINT, FIELD(max_connections_per_ip), 1, 1000000},
     {"request-timeout-s", OPT_UINT, FIELD(request_timeout_s), 1, 86400},
     {"max-records", OPT_UINT, FIELD(max_records), 1, 1000000},
+    {"heartbeat-ms", OPT_UINT, FIELD(heartbeat_ms), 10, 3600000},
+    {"stream-buffer-bytes", OPT_SIZE, FIELD(stream_buffer_bytes), 65536, 1ULL << 30},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -337,6 +339,8 @@ static void set_defaults(struct server_config *c)
     c->max_connections_per_ip = 256;
     c->request_timeout_s = 30;
     c->max_records = 10000;
+    c->heartbeat_ms = 15000;
+    c->stream_buffer_bytes = 4 << 20;
 }
 
 /* Reads argv into 'flags' without applying anything; returns the count or -EINVAL. */

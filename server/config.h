@@ -42,6 +42,10 @@ struct server_config {
     unsigned max_connections_per_ip;     /* --max-connections-per-ip, default 256 */
     unsigned request_timeout_s;          /* --request-timeout-s, default 30 */
     unsigned max_records;                /* --max-records per produce, default 10000 */
+    unsigned heartbeat_ms;               /* --heartbeat-ms on idle streams, default 15000 */
+    size_t stream_buffer_bytes;          /* --stream-buffer-bytes, default 4 MiB: how far
+                                            a live stream may fall behind before it is
+                                            cut (per partition, shared by its streams) */
 };
 
 /* Fills 'c' from defaults, the config file, the environment and the flags in 'argv'

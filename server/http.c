@@ -52,6 +52,8 @@
  * request, so its size is paid per request: 16 KiB, not the default 32 KiB, leaves
  * room for 8 KiB of headers. */
 #define HTTP_CONNECTION_MEMORY (16 * 1024)
+/* What MHD asks a stream for at a time, at most. */
+#define HTTP_STREAM_BLOCK (16 * 1024)
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -384,6 +386,19 @@ static void resume_conn(void *conn)
     MHD_resume_connection(conn);
 }
 
+/* The body of a streamed answer (server-sent events), as MHD asks for it. With
+ * nothing to send, api_stream_read() has suspended the connection and we return 0:
+ * MHD calls again once the call resumes it (never spinning meanwhile). */
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct req_ctx *rc = cls;
+    ssize_t n;
+
+    (void)pos;
+    n = api_stream_read(rc->server->api, rc->call, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
 /* Sends what the API answered. */
 static enum MHD_Result send_api_response(struct req_ctx *rc, struct MHD_Connection *conn,
                                          struct api_response *ar)
@@ -393,9 +408,16 @@ static enum MHD_Result send_api_response(struct req_ctx *rc, struct MHD_Connecti
     size_t len;
     char *body = buf_detach(&ar->body, &len);
 
-    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
+    if (ar->stream) {
         free(body);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK,
+                                                 read_stream, rc, NULL);
+    } else {
+        resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(body);
+    }
+    if (!resp) {
         api_response_release(ar);
         return MHD_NO;
     }
@@ -602,7 +624,11 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_warn("http: %s", msg);
+    /* a client gone while its answer was being sent: how every event stream ends */
+    if (strstr(msg, "no longer available"))
+        log_debug("http: %s", msg);
+    else
+        log_warn("http: %s", msg);
 }
 
 static int load_tls(struct http_server *s, const struct server_config *c)

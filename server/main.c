@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,7 +64,10 @@ static const char usage[] =
     "  --max-connections N             open connections at most (1024)\n"
     "  --max-connections-per-ip N      open connections per client IP (256)\n"
     "  --request-timeout-s S           idle connection timeout (30)\n"
-    "  --max-records N                 records in one produce request (10000)\n";
+    "  --max-records N                 records in one produce request (10000)\n"
+    "  --heartbeat-ms MS               comment on an idle event stream (15000)\n"
+    "  --stream-buffer-bytes N         how far a live event stream may fall behind\n"
+    "                                  the newest record before it is cut (4194304)\n";
 
 /* The storage engine: storage_start() opens it (recovery included) before the HTTP
  * server listens; storage_stop() flushes, writes checkpoints and closes it after the
@@ -103,6 +107,8 @@ static int api_start(struct api **out, const struct server_config *c)
         .max_body_bytes = c->max_body_bytes,
         .max_records = c->max_records,
         .max_wait_ms = MAX_WAIT_MS,
+        .heartbeat_ms = c->heartbeat_ms,
+        .stream_buffer_bytes = c->stream_buffer_bytes,
     };
     int ret = api_new(out, engine, &ac);
 
@@ -287,6 +293,28 @@ out_storage:
     return 1;
 }
 
+/* Every connection is a file descriptor, and an event stream holds one for as long as
+ * its client listens: take the hard limit on open files as the soft one (as nginx and
+ * Redis do), and say so when it is below what --max-connections asks for. */
+static void raise_open_files_limit(const struct server_config *c)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)c->max_connections + c->max_connections / 8 + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        log_warn("the open files limit (%llu) is below what --max-connections %u needs "
+                 "(%llu); raise it (ulimit -n) or lower --max-connections",
+                 (unsigned long long)rl.rlim_cur, c->max_connections,
+                 (unsigned long long)want);
+}
+
 static int serve(int argc, char **argv)
 {
     struct server_config c;
@@ -308,6 +336,7 @@ static int serve(int argc, char **argv)
     }
     log_set_level(c.log_level);
     log_config(&c);
+    raise_open_files_limit(&c);
     if (check_tls_files(&c))
         goto out_config;
 

@@ -21,7 +21,7 @@ static json_t *render(const struct record *in, bool value_base64)
     cr_assert(eq(int, record_batch_check((uint8_t *)batch.data, batch.len, &h), 0));
     record_iter_init(&it, (uint8_t *)batch.data, &h);
     cr_assert(eq(int, record_iter_next(&it, &r), 1));
-    api_record_json(&out, &r, value_base64);
+    api_record_json(&out, &r, -1, value_base64);
     j = json_loadb(out.data, out.len, 0, NULL);
     cr_assert(not(eq(ptr, j, NULL)), "not JSON: %s", out.data);
     buf_release(&batch);

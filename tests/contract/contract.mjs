@@ -17,6 +17,15 @@
 // TooManyConnections (503); a request arriving while that server stops is checked
 // against TooManyConnections (503 shutting_down).
 //
+// The two stream operations (server-sent events) are read incrementally with fetch():
+// the 200's status, content type and headers are checked against the spec, every
+// `event: record` data against StreamRecord and `event: gap` data against StreamGap,
+// and the event ids, start positions, resumes and live delivery against what the
+// operations describe; their errors as for any operation. A third server, with
+// `--heartbeat-ms 200 --retention-check-ms 50 --stream-buffer-bytes 65536`, is for
+// heartbeats, a gap (a resume id that retention overtook), a client too slow for the
+// stream buffer, and streams ended cleanly by SIGTERM.
+//
 // Usage: node contract.mjs   (RILL_BIN=/path/to/rill to test another binary)
 // Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
 // RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
@@ -28,6 +37,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { describeErrors, makeAjv } from "./schema.mjs";
+import { check, exitWithSummary, sleep } from "../js/report.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -37,20 +47,7 @@ const START_TIMEOUT_MS = 20000;
 const STOP_TIMEOUT_MS = 20000;
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-let passed = 0;
-let failed = 0;
-function check(ok, what, why = "") {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${what}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${what}${why ? `: ${why}` : ""}`);
-  }
-  return ok;
-}
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the spec ----
 
@@ -203,7 +200,8 @@ async function call(opId, urlPath, opts = {}) {
     `${label}: is the documented operation ${o?.method} ${o?.path}`))
     return {};
   const t0 = Date.now();
-  const res = await fetch(base + urlPath, { method, headers, body, signal: AbortSignal.timeout(40000) });
+  const res = await fetch(base + urlPath, { method, headers, body,
+    signal: AbortSignal.timeout(opts.timeout ?? 40000) });
   const buf = Buffer.from(await res.arrayBuffer());
   const ms = Date.now() - t0;
   const full = `${label} -> ${res.status}`;
@@ -333,6 +331,192 @@ async function connectRaw(url, localAddress = "127.0.0.1") {
     closed: () => Promise.race([closed.then(() => true), sleep(10000).then(() => false)]),
     close: () => sock.destroy(),
   };
+}
+
+// ---- server-sent events ----
+
+// A stream (streamPartition, streamTopic) opened with fetch() and read incrementally.
+// openStream() checks the answer's status, content type and headers against the spec
+// and returns {res, next(ms), close(), raw()}; next() resolves to the next SSE block
+// ({id, event, data, dataLines, retry, comments}; data is the data lines joined with
+// LF, as EventSource joins them), to {end: true} once the body has ended cleanly, to
+// {error} if it broke off, or to null if nothing came within 'ms'. For an answer other
+// than 200 it checks that answer as call() does and returns null.
+async function openStream(opId, urlPath, opts = {}) {
+  const o = operations.get(opId);
+  const headers = { ...(opts.headers ?? {}) };
+  if (opts.token !== null) headers.authorization ??= `Bearer ${opts.token ?? TOKEN}`;
+  const shown = urlPath.replace(/access_token=rill_[^&]*/, "access_token=<token>");
+  const label = `${opId} GET ${shown}` + (opts.note ? ` [${opts.note}]` : "");
+  if (!check(o && o.regex.test(urlPath.split("?")[0]), `${label}: is the documented operation ${o?.method} ${o?.path}`))
+    return null;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), 10000); // for the headers
+  let res;
+  try {
+    res = await fetch(base + urlPath, { headers, signal: ctl.signal });
+  } catch (err) {
+    check(false, `${label}: answers`, err.message);
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!exercised.has(opId)) exercised.set(opId, new Set());
+  exercised.get(opId).add(res.status);
+  const full = `${label} -> ${res.status}`;
+  if (res.status !== 200) {
+    const body = await Promise.race([res.text(), sleep(2000).then(() => "")]);
+    check(false, `${full}: status is 200`, body.slice(0, 300));
+    ctl.abort();
+    return null;
+  }
+  check(true, `${full}: status is 200`);
+  const respSpec = o.op.responses["200"];
+  const ct = mediaType(res.headers.get("content-type"));
+  check(!!respSpec.content?.[ct], `${full}: content type ${ct} is documented`,
+    Object.keys(respSpec.content ?? {}).join(", "));
+  for (const [name, h] of Object.entries(respSpec.headers ?? {})) {
+    const value = res.headers.get(name);
+    if (h.required) check(value !== null, `${full}: has header ${name}`);
+    if (value !== null && h.schema) {
+      const v = validatorFor(h.schema);
+      check(v(value), `${full}: header ${name}: ${value} matches the schema`, describeErrors(v.errors));
+    }
+  }
+
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const blocks = [];
+  let all = "";
+  let text = "";
+  let block = null;
+  let pending = null;
+  let done = null;
+  const badLines = [];
+  const parse = () => {
+    for (;;) {
+      const m = /\r\n|\r(?=[^\n])|\n/.exec(text);
+      if (!m) break;
+      const line = text.slice(0, m.index);
+      text = text.slice(m.index + m[0].length);
+      if (line === "") {
+        if (block) blocks.push(block);
+        block = null;
+        continue;
+      }
+      block ??= { id: undefined, event: undefined, dataLines: [], retry: undefined, comments: [] };
+      if (line.startsWith(":")) {
+        block.comments.push(line.slice(1).trim());
+        continue;
+      }
+      // rill writes "field: value": one of the documented fields, one space
+      const f = /^(retry|id|event|data): (.*)$/s.exec(line);
+      if (!f) badLines.push(line);
+      const i = line.indexOf(":");
+      const field = i < 0 ? line : line.slice(0, i);
+      const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+      if (field === "data") block.dataLines.push(value);
+      else if (field === "id") block.id = value;
+      else if (field === "event") block.event = value;
+      else if (field === "retry") block.retry = Number(value);
+    }
+  };
+  const finish = (b) => (b.data = b.dataLines.join("\n"), b);
+  async function next(ms = 5000) {
+    for (;;) {
+      if (blocks.length) return finish(blocks.shift());
+      if (done) return done;
+      pending ??= reader.read().then(
+        (r) => {
+          pending = null;
+          if (r.done) done = { end: true };
+          else {
+            const chunk = decoder.decode(r.value, { stream: true });
+            all = (all + chunk).slice(-65536);
+            text += chunk;
+            parse();
+          }
+        },
+        (err) => {
+          pending = null;
+          done = { error: err.cause?.message ?? err.message };
+        });
+      const got = await Promise.race([pending.then(() => true), sleep(ms).then(() => false)]);
+      if (!got) return null;
+    }
+  }
+  return {
+    res,
+    label: full,
+    next,
+    badLines,
+    raw: () => all,
+    close: () => {
+      ctl.abort();
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+// Validates one event of a stream against the spec: a record's data against
+// StreamRecord, a gap's against StreamGap. Returns the parsed data.
+function checkEvent(label, ev) {
+  const schemas = { record: "StreamRecord", gap: "StreamGap" };
+  const name = schemas[ev.event];
+  if (!check(!!name, `${label}: event ${ev.event} is a documented event (record or gap)`, JSON.stringify(ev)))
+    return undefined;
+  let json;
+  try {
+    json = JSON.parse(ev.data);
+  } catch (err) {
+    check(false, `${label}: ${ev.event} data is JSON`, `${err.message} in ${ev.data.slice(0, 200)}`);
+    return undefined;
+  }
+  const v = validatorFor(api.components.schemas[name]);
+  check(v(json), `${label}: ${ev.event} data matches ${name}`,
+    `${describeErrors(v.errors)} in ${ev.data.slice(0, 300)}`);
+  check(typeof ev.id === "string" && ev.id.length > 0, `${label}: ${ev.event} event has an id`, JSON.stringify(ev));
+  return json;
+}
+
+// Reads events from stream 's' until 'n' record/gap events have come (each checked
+// with checkEvent); comments and retry blocks are skipped. Returns [{ev, json}] (fewer
+// if the body ended or nothing came within 'ms').
+async function readEvents(s, n, label, ms = 5000) {
+  const out = [];
+  while (out.length < n) {
+    const ev = await s.next(ms);
+    if (!ev || ev.end || ev.error) break;
+    if (ev.event === undefined && !ev.dataLines.length) continue; // retry:, a comment
+    out.push({ ev, json: checkEvent(label, ev) });
+  }
+  check(out.length === n, `${label}: ${n} events came`, `${out.length}: ${s.raw().slice(-400)}`);
+  return out;
+}
+
+// The first block of a stream is "retry: 2000" alone.
+async function checkRetry(s) {
+  const first = await s.next();
+  check(first?.retry === 2000 && first.event === undefined && !first.dataLines.length,
+    `${s.label}: the stream begins with retry: 2000`, JSON.stringify(first));
+}
+
+// An error answer of a stream operation (call(), but a stream answered by mistake
+// fails the check instead of hanging).
+async function streamError(opId, urlPath, opts) {
+  try {
+    return await call(opId, urlPath, { ...opts, timeout: 5000 });
+  } catch (err) {
+    check(false, `${opId} GET ${urlPath}: answers ${opts.expect}`, err.message);
+    return {};
+  }
+}
+
+// Produces records (a JSON envelope) and returns the offsets answered.
+async function produce(topic, records, note) {
+  const { json } = await call("produceRecords", `/topics/${topic}/messages`, {
+    json: { records }, expect: 200, note });
+  return json?.offsets ?? [];
 }
 
 // ---- the scenarios ----
@@ -714,6 +898,8 @@ async function operationsScenarios() {
   await call("getOffsets", "/topics/orders/partitions/zero/offsets", { expect: 400, code: "invalid_partition" });
   await call("getOffsets", "/topics/orders/partitions/0/offsets", { token: null, expect: 401, code: "unauthorized" });
 
+  await streamScenarios();
+
   // -- router level --
   {
     const { res } = await callRoute("MethodNotAllowed", "PUT", "/topics", { expect: 405 });
@@ -738,6 +924,206 @@ async function operationsScenarios() {
     const { json } = await call("listTopics", "/topics", { expect: 200, note: "after deletes" });
     check(JSON.stringify(json?.topics?.map((t) => t.name)) === JSON.stringify(["hooks", "small", "timeline"]),
       "listTopics: deleted topics are gone", JSON.stringify(json?.topics?.map((t) => t.name)));
+  }
+}
+
+// -- streams (server-sent events) --
+async function streamScenarios() {
+  await call("createTopic", "/topics", { json: { name: "live", partitions: 2 }, expect: 201, note: "for streams" });
+  const SP = "/topics/live/partitions/0/stream";
+  const ST = "/topics/live/stream";
+
+  // a partition stream from latest (the default): only new records, live
+  {
+    const s = await openStream("streamPartition", SP, { note: "latest" });
+    if (s) {
+      await checkRetry(s);
+      check((await s.next(300)) === null, `${s.label}: nothing before a produce (latest)`);
+      const t0 = Date.now();
+      await produce("live", [
+        { value: { n: 1 }, partition: 0, timestamp: 1000 },
+        { key: "k", value: "text", partition: 1, timestamp: 1000 },
+        { key_base64: "/w==", value_base64: "AAEC", headers: { h: "v" }, partition: 0, timestamp: 2000 },
+      ], "for the stream");
+      const evs = await readEvents(s, 2, s.label);
+      const ms = Date.now() - t0;
+      check(evs.map((e) => e.ev.id).join(" ") === "1 2" &&
+        evs.map((e) => e.json?.offset).join(" ") === "0 1" && evs.every((e) => e.json?.partition === 0),
+      "streamPartition: record events of partition 0 only, id = offset + 1",
+      evs.map((e) => `${e.ev.id} ${e.ev.data}`).join(" | "));
+      check(JSON.stringify(evs[0]?.json?.value) === '{"n":1}' && evs[0]?.json?.key === null &&
+        evs[1]?.json?.key_base64 === "/w==" && evs[1]?.json?.value_base64 === "AAEC" &&
+        evs[1]?.json?.headers?.h === "v",
+      "streamPartition: data is the record object of a fetch plus partition",
+      evs.map((e) => e.ev.data).join(" | "));
+      check(ms < 3000, "streamPartition: records come at once after the produce's answer", `${ms} ms`);
+      check(s.badLines.length === 0, `${s.label}: every line is "field: value" or a comment`,
+        JSON.stringify(s.badLines.slice(0, 3)));
+      s.close();
+    }
+  }
+  // start positions
+  const startsAt = async (urlPath, want, note, headers) => {
+    const s = await openStream("streamPartition", urlPath, { note, headers });
+    if (!s) return;
+    const evs = await readEvents(s, 1, s.label);
+    check(evs[0]?.json?.offset === want && evs[0]?.ev.id === String(want + 1),
+      `streamPartition [${note}]: starts at offset ${want}`, evs[0]?.ev.data);
+    s.close();
+  };
+  await startsAt(`${SP}?offset=earliest`, 0, "offset=earliest");
+  {
+    // a stream whose first read of the log gives exactly two records stays open
+    const s = await openStream("streamPartition", `${SP}?offset=earliest`, { note: "two records to read" });
+    if (s) {
+      await readEvents(s, 2, s.label);
+      const more = await s.next(500);
+      check(more === null, `${s.label}: stays open after the records`, JSON.stringify(more));
+      s.close();
+    }
+  }
+  await startsAt(`${SP}?offset=1`, 1, "offset=1");
+  await startsAt(`${SP}?timestamp=1500`, 1, "timestamp=1500");
+  await startsAt(`${SP}?last_event_id=1`, 1, "last_event_id=1");
+  await startsAt(SP, 1, "Last-Event-ID: 1", { "last-event-id": "1" });
+  await startsAt(`${SP}?last_event_id=2`, 0, "Last-Event-ID wins over last_event_id", { "last-event-id": "0" });
+  await startsAt(`${SP}?last_event_id=1&offset=0`, 1, "a resume id beats offset");
+  await startsAt(`${SP}?offset=1`, 1, "an empty Last-Event-ID counts as none", { "last-event-id": "" });
+  await startsAt(`${SP}?offset=1&last_event_id=`, 1, "an empty last_event_id counts as none");
+  await startsAt(`${SP}?access_token=${TOKEN}&offset=earliest`, 0, "access_token");
+  {
+    // resuming at the end: nothing until the next record, which comes next
+    const s = await openStream("streamPartition", SP, { headers: { "last-event-id": "2" }, note: "resume at the end" });
+    if (s) {
+      await checkRetry(s);
+      check((await s.next(300)) === null, `${s.label}: nothing is repeated`);
+      // a JSON value stored raw with line breaks comes as several data lines
+      await call("produceRecords", "/topics/live/messages?raw=1&partition=0", {
+        body: '{\n  "a": 1,\r\n  "b": [2]\n}', headers: { "content-type": "application/json" }, expect: 200,
+        note: "raw pretty-printed JSON" });
+      const [e] = await readEvents(s, 1, s.label);
+      check(e?.ev.id === "3" && e?.ev.dataLines.length === 4 && JSON.stringify(e?.json?.value) === '{"a":1,"b":[2]}',
+        "streamPartition: a value with line breaks comes as several data: lines that join to the JSON",
+        JSON.stringify(e?.ev.dataLines));
+      s.close();
+    }
+  }
+  await call("streamPartition", SP, { method: "HEAD", expect: 200, note: "HEAD", timeout: 5000 });
+  {
+    const { json } = await streamError("streamPartition", `${SP}?offset=999`, { expect: 416, code: "offset_out_of_range" });
+    check(json?.earliest === 0 && json?.latest === 3, "streamPartition 416: earliest and latest are there",
+      JSON.stringify(json));
+  }
+  await streamError("streamPartition", `${SP}?last_event_id=999`, { expect: 416, code: "offset_out_of_range", note: "resume id" });
+  await streamError("streamPartition", SP, { headers: { "last-event-id": "4" }, expect: 416,
+    code: "offset_out_of_range", note: "Last-Event-ID beyond latest" });
+  for (const q of ["offset=x", "offset=-1", "offset=1&timestamp=1", "timestamp=-1", "timestamp=soon",
+    "last_event_id=abc", "last_event_id=-1", "last_event_id=0:1"])
+    await streamError("streamPartition", `${SP}?${q}`, { expect: 400, code: "invalid_parameter" });
+  await streamError("streamPartition", SP, { headers: { "last-event-id": "1x" }, expect: 400,
+    code: "invalid_parameter", note: "Last-Event-ID: 1x" });
+  await streamError("streamPartition", `${SP}?limit=1`, { expect: 400, code: "unknown_parameter" });
+  await streamError("streamPartition", "/topics/live/partitions/x/stream", { expect: 400, code: "invalid_partition" });
+  await streamError("streamPartition", "/topics/bad%20name/partitions/0/stream", { expect: 400, code: "invalid_topic_name" });
+  await streamError("streamPartition", "/topics/live/partitions/2/stream", { expect: 404, code: "partition_not_found" });
+  await streamError("streamPartition", "/topics/nope/partitions/0/stream", { expect: 404, code: "topic_not_found" });
+  await streamError("streamPartition", SP, { token: null, expect: 401, code: "unauthorized" });
+  await streamError("streamPartition", `${SP}?access_token=rill_wrong`, { token: null, expect: 401, code: "invalid_token" });
+
+  // the topic stream: partition 0 has offsets 0..2, partition 1 offset 0
+  {
+    const s = await openStream("streamTopic", `${ST}?offset=earliest`, { note: "earliest" });
+    if (s) {
+      await checkRetry(s);
+      const evs = await readEvents(s, 4, s.label);
+      const seen = { 0: [], 1: [] };
+      let idsOk = true;
+      const pos = { 0: 0, 1: 0 };
+      for (const { ev, json } of evs) {
+        if (!json) continue;
+        seen[json.partition]?.push(json.offset);
+        pos[json.partition] = json.offset + 1;
+        if (ev.id !== `0:${pos[0]},1:${pos[1]}`) idsOk = false;
+      }
+      check(seen[0].join() === "0,1,2" && seen[1].join() === "0",
+        "streamTopic: every partition's records, each in offset order", JSON.stringify(seen));
+      check(idsOk, "streamTopic: each id is the vector of every partition's next offset",
+        evs.map((e) => e.ev.id).join(" "));
+      // live: a record on each partition
+      await produce("live", [{ value: "p1", partition: 1 }, { value: "p0", partition: 0 }], "for the topic stream");
+      const more = await readEvents(s, 2, s.label);
+      check(JSON.stringify(more.map((e) => [e.json?.partition, e.json?.offset]).sort()) === "[[0,3],[1,1]]" &&
+        more.some((e) => e.ev.id === "0:4,1:2"),
+      "streamTopic: new records of every partition come live", more.map((e) => `${e.ev.id} ${e.ev.data}`).join(" | "));
+      s.close();
+    }
+  }
+  const topicStartsAt = async (urlPath, want, note, headers) => {
+    const s = await openStream("streamTopic", urlPath, { note, headers });
+    if (!s) return;
+    await checkRetry(s);
+    const evs = await readEvents(s, want.length, s.label);
+    const got = evs.map((e) => [e.json?.partition, e.json?.offset]).sort();
+    const more = await s.next(300);
+    check(JSON.stringify(got) === JSON.stringify(want) && more === null,
+      `streamTopic [${note}]: sends ${JSON.stringify(want)}, then nothing`,
+      `${JSON.stringify(got)} then ${JSON.stringify(more)}`);
+    s.close();
+  };
+  await topicStartsAt(`${ST}?last_event_id=0:3,1:1`, [[0, 3], [1, 1]], "last_event_id=0:3,1:1");
+  await topicStartsAt(ST, [[1, 1]], "Last-Event-ID: 0:4,1:1", { "last-event-id": "0:4,1:1" });
+  await topicStartsAt(`${ST}?last_event_id=0:0`, [[0, 3], [1, 1]], "Last-Event-ID wins",
+    { "last-event-id": "1:1,0:3" });
+  await topicStartsAt(`${ST}?last_event_id=0:4`, [[1, 0], [1, 1]], "a partition not in the id starts at its log start");
+  await topicStartsAt(`${ST}?timestamp=1500`, [[0, 1], [0, 2], [0, 3], [1, 1]], "timestamp=1500");
+  await topicStartsAt(`${ST}?access_token=${TOKEN}&last_event_id=0:4,1:2`, [], "access_token");
+  {
+    // the topic grows: the stream takes up the new partition
+    const s = await openStream("streamTopic", ST, { note: "latest, the topic grows" });
+    if (s) {
+      await checkRetry(s);
+      await call("updateTopic", "/topics/live", { json: { partitions: 3 }, expect: 200, note: "grow while streaming" });
+      await produce("live", [{ value: "new", partition: 2 }], "to the new partition");
+      const [e] = await readEvents(s, 1, s.label);
+      check(e?.json?.partition === 2 && e?.json?.offset === 0 && e?.ev.id === "0:4,1:2,2:1",
+        "streamTopic: a partition added while it runs is streamed, and is in the ids", `${e?.ev.id} ${e?.ev.data}`);
+      s.close();
+    }
+  }
+  await call("streamTopic", ST, { method: "HEAD", expect: 200, note: "HEAD", timeout: 5000 });
+  {
+    const { json } = await streamError("streamTopic", `${ST}?last_event_id=0:4,1:99`, { expect: 416,
+      code: "offset_out_of_range" });
+    check(json?.earliest === 0 && json?.latest === 2, "streamTopic 416: earliest and latest of that partition",
+      JSON.stringify(json));
+  }
+  await streamError("streamTopic", ST, { headers: { "last-event-id": "2:9" }, expect: 416,
+    code: "offset_out_of_range", note: "Last-Event-ID beyond latest" });
+  for (const q of ["offset=0", "offset=first", "offset=earliest&timestamp=1", "timestamp=-1", "last_event_id=x",
+    "last_event_id=0", "last_event_id=0:1,0:1", "last_event_id=3:0", "last_event_id=0:1;1:1"])
+    await streamError("streamTopic", `${ST}?${q}`, { expect: 400, code: "invalid_parameter" });
+  await streamError("streamTopic", ST, { headers: { "last-event-id": "0:1," }, expect: 400,
+    code: "invalid_parameter", note: "Last-Event-ID: 0:1," });
+  await streamError("streamTopic", `${ST}?partition=0`, { expect: 400, code: "unknown_parameter" });
+  await streamError("streamTopic", "/topics/bad%20name/stream", { expect: 400, code: "invalid_topic_name" });
+  await streamError("streamTopic", "/topics/nope/stream", { expect: 404, code: "topic_not_found" });
+  await streamError("streamTopic", ST, { token: null, expect: 401, code: "unauthorized" });
+
+  // deleting the topic ends its streams (the body ends cleanly)
+  {
+    const a = await openStream("streamPartition", SP, { note: "topic deleted" });
+    const b = await openStream("streamTopic", ST, { note: "topic deleted" });
+    if (a && b) {
+      await checkRetry(a);
+      await checkRetry(b);
+      await call("deleteTopic", "/topics/live", { expect: 204, note: "while streamed" });
+      for (const s of [a, b]) {
+        const last = await s.next(5000);
+        check(last?.end === true, `${s.label}: the body ends when the topic is deleted`, JSON.stringify(last));
+      }
+    }
+    a?.close();
+    b?.close();
   }
 }
 
@@ -881,6 +1267,169 @@ async function connectionLimitScenarios() {
   }
 }
 
+// ---- streams: a server with short heartbeats, fast retention, a small stream buffer ----
+
+async function streamServerScenarios() {
+  const srv = await startOther("streams",
+    ["--heartbeat-ms", "200", "--retention-check-ms", "50", "--stream-buffer-bytes", "65536"]);
+  if (!srv) return;
+  const saved = { base, TOKEN };
+  base = srv.base;
+  TOKEN = readFileSync(path.join(tmp, "streams", "admin.token"), "utf8").trim();
+  const open = [];
+  try {
+    // heartbeats: a comment after --heartbeat-ms without bytes sent
+    await call("createTopic", "/topics", { json: { name: "hb" }, expect: 201, note: "streams server" });
+    {
+      const s = await openStream("streamPartition", "/topics/hb/partitions/0/stream", { note: "--heartbeat-ms 200" });
+      if (s) {
+        open.push(s);
+        await checkRetry(s);
+        let t0 = Date.now();
+        let b = await s.next(3000);
+        check(b?.comments?.[0] === "heartbeat" && b.event === undefined && !b.dataLines.length &&
+          Date.now() - t0 >= 150,
+        "streamPartition: `: heartbeat` after --heartbeat-ms without bytes", `${Date.now() - t0} ms ${JSON.stringify(b)}`);
+        await produce("hb", [{ value: 1 }], "between heartbeats");
+        const [e] = await readEvents(s, 1, s.label);
+        check(e?.json?.offset === 0, "streamPartition: a record between heartbeats", e?.ev.data);
+        t0 = Date.now();
+        b = await s.next(3000);
+        check(b?.comments?.[0] === "heartbeat" && Date.now() - t0 >= 150,
+          "streamPartition: the next heartbeat comes --heartbeat-ms after the record", `${Date.now() - t0} ms`);
+        s.close();
+      }
+    }
+    {
+      const s = await openStream("streamTopic", "/topics/hb/stream", { note: "--heartbeat-ms 200" });
+      if (s) {
+        open.push(s);
+        await checkRetry(s);
+        const b = await s.next(3000);
+        check(b?.comments?.[0] === "heartbeat", "streamTopic: `: heartbeat` after --heartbeat-ms", JSON.stringify(b));
+        s.close();
+      }
+    }
+
+    // a resume id older than the log start: event: gap first
+    await call("createTopic", "/topics", { json: { name: "gone", config: {
+      "segment.bytes": 1024, "retention.ms": 1, "flush.policy": "interval" } }, expect: 201, note: "retention 1 ms" });
+    for (let i = 0; i < 6; i++) await produce("gone", [{ value: "x".repeat(400) }], `record ${i}, 2 a segment`);
+    let earliest = 0;
+    {
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (earliest === 0 && Date.now() < deadline) {
+        await sleep(50);
+        earliest = (await call("getOffsets", "/topics/gone/partitions/0/offsets", { expect: 200, note: "retention" })).json?.earliest ?? 0;
+      }
+      check(earliest > 0, "retention removed the oldest records (for a gap)", `earliest ${earliest}`);
+    }
+    {
+      const s = await openStream("streamPartition", "/topics/gone/partitions/0/stream", {
+        headers: { "last-event-id": "0" }, note: "resume below the log start" });
+      if (s) {
+        open.push(s);
+        const evs = await readEvents(s, 2, s.label);
+        const gap = evs[0]?.json;
+        check(evs[0]?.ev.event === "gap" && gap?.partition === 0 && gap?.from === 0 && gap?.to >= earliest &&
+          evs[0]?.ev.id === String(gap?.to),
+        "streamPartition: event: gap {partition, from, to} first, id = to", `${evs[0]?.ev.id} ${evs[0]?.ev.data}`);
+        check(evs[1]?.ev.event === "record" && evs[1]?.json?.offset === gap?.to,
+          "streamPartition: after the gap, the records from the log start", evs[1]?.ev.data?.slice(0, 80));
+        s.close();
+      }
+    }
+    {
+      const s = await openStream("streamTopic", "/topics/gone/stream?last_event_id=0:1", { note: "resume below the log start" });
+      if (s) {
+        open.push(s);
+        const [e] = await readEvents(s, 1, s.label);
+        check(e?.ev.event === "gap" && e?.json?.from === 1 && e?.ev.id === `0:${e?.json?.to}`,
+          "streamTopic: event: gap first, its id the vector after it", `${e?.ev.id} ${e?.ev.data}`);
+        s.close();
+      }
+    }
+    {
+      const { json } = await streamError("streamPartition", "/topics/gone/partitions/0/stream?offset=0", {
+        expect: 416, code: "offset_out_of_range", note: "offset below the log start" });
+      check(json?.earliest > 0, "streamPartition 416: an offset below the log start (no gap)", JSON.stringify(json));
+    }
+
+    // a stream more than --stream-buffer-bytes behind the newest record is ended; it
+    // resumes with Last-Event-ID, nothing lost
+    await call("createTopic", "/topics", { json: { name: "firehose", config: { "flush.policy": "interval" } },
+      expect: 201, note: "for a slow client" });
+    {
+      const s = await openStream("streamPartition", "/topics/firehose/partitions/0/stream", { note: "a client that does not read" });
+      if (s) {
+        open.push(s);
+        const value = "x".repeat(1000);
+        const MB = 12; // more than the socket buffers between us hold
+        for (let i = 0; i < MB; i++)
+          await call("produceRecords", "/topics/firehose/messages", {
+            json: { records: Array.from({ length: 1000 }, () => ({ value })) }, expect: 200, note: `MB ${i + 1} of ${MB}` });
+        let lastId;
+        let count = 0;
+        let last;
+        for (;;) {
+          last = await s.next(5000);
+          if (!last || last.end || last.error) break;
+          if (last.event === "record") {
+            lastId = last.id;
+            count++;
+          }
+        }
+        check(last?.end === true && count < MB * 1000,
+          "streamPartition: a stream that falls more than --stream-buffer-bytes behind is ended",
+          `${count} of ${MB * 1000} records, then ${JSON.stringify(last)}`);
+        check(await logShows(srv.logPath, "fell more than 65536 bytes behind"),
+          "streamPartition: the server logs why it ended the stream");
+        const again = await openStream("streamPartition", "/topics/firehose/partitions/0/stream", {
+          headers: { "last-event-id": lastId ?? "0" }, note: "resume after the cut" });
+        if (again) {
+          open.push(again);
+          const [e] = await readEvents(again, 1, again.label);
+          check(e?.json?.offset === Number(lastId), "streamPartition: the resume continues right after the last event",
+            `last id ${lastId}, then offset ${e?.json?.offset}`);
+          again.close();
+        }
+      }
+    }
+
+    // SIGTERM ends every stream cleanly (the chunked body is terminated), exit 0
+    {
+      const a = await openStream("streamPartition", "/topics/hb/partitions/0/stream", { note: "at SIGTERM" });
+      const b = await openStream("streamTopic", "/topics/hb/stream?offset=earliest", { note: "at SIGTERM" });
+      if (a && b) {
+        open.push(a, b);
+        await checkRetry(a);
+        await checkRetry(b);
+        srv.child.kill("SIGTERM");
+        for (const s of [a, b]) {
+          let last;
+          do last = await s.next(STOP_TIMEOUT_MS); while (last && !last.end && !last.error);
+          check(last?.end === true, `${s.label}: SIGTERM ends the stream cleanly`, JSON.stringify(last));
+        }
+      }
+    }
+  } catch (err) {
+    srv.child.kill("SIGKILL");
+    throw err;
+  } finally {
+    for (const s of open) s.close();
+    base = saved.base;
+    TOKEN = saved.TOKEN;
+  }
+  const timer = sleep(STOP_TIMEOUT_MS).then(() => null);
+  srv.child.kill("SIGTERM");
+  const result = await Promise.race([srv.ended, timer]);
+  check(result?.code === 0, "streams: the server stops with exit status 0", JSON.stringify(result));
+  if (result?.code !== 0) {
+    srv.child.kill("SIGKILL");
+    console.log(`--- streams server log ---\n${readFileSync(srv.logPath, "utf8").slice(-4000)}`);
+  }
+}
+
 // ---- run ----
 
 try {
@@ -891,6 +1440,7 @@ try {
         "no request of this test called it");
     console.log(`     statuses seen: ${[...exercised].map(([id, s]) => `${id} ${[...s].sort().join("/")}`).join(", ")}`);
     await connectionLimitScenarios();
+    await streamServerScenarios();
   }
 } catch (err) {
   check(false, "the contract test ran to the end", err.stack);
@@ -904,5 +1454,4 @@ try {
   if (process.env.RILL_TEST_KEEP) console.log(`kept ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+exitWithSummary();

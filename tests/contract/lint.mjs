@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { makeAjv } from "./schema.mjs";
+import { check, exitWithSummary } from "../js/report.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -20,18 +21,6 @@ const specPath = path.join(root, "openapi.yaml");
 const routerPath = path.join(root, "api/router.c");
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-let passed = 0;
-let failed = 0;
-function check(ok, what, why = "") {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${what}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${what}${why ? `: ${why}` : ""}`);
-  }
-  return ok;
-}
 
 // api_list_topics -> listTopics
 function operationIdOf(handler) {
@@ -149,5 +138,4 @@ try {
 } catch (err) {
   check(false, "lint ran", err.stack);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+exitWithSummary();
