@@ -625,7 +625,7 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     /* a client gone while its answer was being sent: how every event stream ends */
-    if (strstr(msg, "no longer available"))
+    if (strstr(msg, "no longer available") || strstr(msg, "forcibly closed by remote"))
         log_debug("http: %s", msg);
     else
         log_warn("http: %s", msg);
