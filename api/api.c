@@ -64,6 +64,20 @@ static int load_admin_token(struct api *a)
     return ret;
 }
 
+/* How many partitions a topic has now, for group assignments (0: no such topic). */
+static int32_t topic_partitions(void *arg, const char *name)
+{
+    struct api *a = arg;
+    struct topic *t;
+    int32_t n;
+
+    if (store_get_topic(a->store, name, &t))
+        return 0;
+    n = topic_partition_count(t);
+    topic_put(t);
+    return n;
+}
+
 int api_new(struct api **out, struct store *store, const struct api_config *config)
 {
     struct api *a = xcalloc(1, sizeof(*a));
@@ -90,12 +104,17 @@ int api_new(struct api **out, struct store *store, const struct api_config *conf
     ret = idem_open(&a->idem, store);
     if (ret)
         goto fail;
+    ret = group_offsets_open(&a->groups, store);
+    if (ret)
+        goto fail;
+    a->members = group_members_new(topic_partitions, a);
     ret = timer_wheel_start(&a->timers);
     if (ret)
         goto fail;
     *out = a;
     return 0;
 fail:
+    group_offsets_close(a->groups);
     idem_close(a->idem);
     hub_list_destroy(&a->hubs);
     pthread_mutex_destroy(&a->calls_lock);
@@ -167,6 +186,8 @@ void api_free(struct api *a)
     if (!a)
         return;
     timer_wheel_stop(a->timers);
+    group_members_free(a->members);
+    group_offsets_close(a->groups);
     idem_close(a->idem);
     hub_list_destroy(&a->hubs);
     pthread_mutex_destroy(&a->calls_lock);

@@ -27,6 +27,8 @@ struct api {
     struct api_call *calls;  /* suspended calls, for shutdown */
     atomic_bool shutting_down; /* set under calls_lock */
     struct hub_list hubs;    /* shared tails of streamed partitions (stream_hub.h) */
+    struct group_offsets *groups; /* consumer groups' committed offsets */
+    struct group_members *members; /* consumer groups' live members */
 };
 
 /* What a handler gets: the request, the answer to fill, the decoded path parameters. */
@@ -96,6 +98,20 @@ enum api_status api_fetch_records(struct api_ctx *ctx);
 enum api_status api_get_offsets(struct api_ctx *ctx);
 enum api_status api_stream_partition(struct api_ctx *ctx);
 enum api_status api_stream_topic(struct api_ctx *ctx);
+/* The group name of path parameter 0, or answers 400 invalid_group_name. */
+bool api_group_param(struct api_ctx *ctx, const char **name);
+/* Whether 'name' is a valid group name; answers 400 invalid_group_name if not. */
+bool api_group_name_ok(struct api_ctx *ctx, const char *name);
+/* 409 unknown_member: the member must join again. */
+void api_reply_unknown_member(struct api_response *resp);
+enum api_status api_list_groups(struct api_ctx *ctx);
+enum api_status api_join_group(struct api_ctx *ctx);
+enum api_status api_heartbeat_member(struct api_ctx *ctx);
+enum api_status api_leave_group(struct api_ctx *ctx);
+enum api_status api_read_member_records(struct api_ctx *ctx);
+enum api_status api_commit_group_offsets(struct api_ctx *ctx);
+enum api_status api_get_group_offsets(struct api_ctx *ctx);
+enum api_status api_delete_group(struct api_ctx *ctx);
 
 /* The router: finds the handler for a request, answering 404/405 itself. */
 enum api_status router_dispatch(struct api *a, struct api_ctx *ctx);

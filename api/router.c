@@ -32,8 +32,18 @@ static const struct route routes[] = {
      "offset timestamp limit max_bytes wait_ms value_format"},
     {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, 0, ""},
     {"GET", "/topics/{}/partitions/{}/stream", api_stream_partition, 0,
-     "offset timestamp last_event_id"},
-    {"GET", "/topics/{}/stream", api_stream_topic, 0, "offset timestamp last_event_id"},
+     "offset timestamp last_event_id group commit"},
+    {"GET", "/topics/{}/stream", api_stream_topic, 0,
+     "offset timestamp last_event_id group commit"},
+    {"GET", "/groups", api_list_groups, 0, ""},
+    {"DELETE", "/groups/{}", api_delete_group, 0, ""},
+    {"POST", "/groups/{}/offsets", api_commit_group_offsets, 0, ""},
+    {"GET", "/groups/{}/offsets", api_get_group_offsets, 0, ""},
+    {"POST", "/groups/{}/members", api_join_group, 0, ""},
+    {"DELETE", "/groups/{}/members/{}", api_leave_group, 0, ""},
+    {"POST", "/groups/{}/members/{}/heartbeat", api_heartbeat_member, 0, ""},
+    {"GET", "/groups/{}/members/{}/records", api_read_member_records, 0,
+     "limit max_bytes wait_ms"},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -30,6 +30,8 @@
 
 /* What one fill of a stream reads at most before sending it. */
 #define STREAM_FILL_BYTES (64 * 1024)
+/* ?commit=auto commits at most this often (and when the stream ends). */
+#define STREAM_COMMIT_MS 1000
 /* A drained stream buffer bigger than this is freed, not kept. */
 #define STREAM_KEEP_BYTES (16 * 1024)
 /* How long a browser waits before reconnecting (the retry: field). */
@@ -42,6 +44,8 @@ struct stream_part {
     struct partition *p;
     int32_t id;
     struct hub_cursor cur;
+    int64_t delivered;  /* next offset once what is handed to the server is sent */
+    int64_t committed;  /* what the group has for it from this stream (-1: nothing) */
     struct stream_hub *hub;
     struct partition_waiter waiter;
 };
@@ -61,6 +65,9 @@ struct stream {
     atomic_bool heartbeat_armed;
     bool watching;            /* waiters listed on the partitions */
     bool ending;              /* send what is pending, then end */
+    char *group;              /* ?group=: a consumer group's stream */
+    bool auto_commit;         /* ?commit=auto: commit delivered positions */
+    int64_t last_commit_ms;   /* CLOCK_MONOTONIC */
 };
 
 static struct stream_part *part_of_waiter(struct partition_waiter *w)
@@ -132,7 +139,8 @@ static void add_part(struct stream *s, int32_t i, int32_t id, int64_t next)
     sp->s = s;
     sp->id = id;
     sp->p = topic_partition(s->topic, id);
-    sp->cur.next = next;
+    sp->cur.next = sp->delivered = next;
+    sp->committed = -1;
     sp->hub = hub_get(&s->call.api->hubs, sp->p, id);
     sp->waiter.fire = on_data;
 }
@@ -195,6 +203,55 @@ static void fill(struct stream *s)
         s->rr = (s->rr + 1) % s->nparts;
 }
 
+static void ignore_durable(struct partition_waiter *w)
+{
+    (void)w;
+}
+
+static bool commit_pending(const struct stream *s)
+{
+    for (int32_t i = 0; s->auto_commit && i < s->nparts; i++)
+        if (s->parts[i].delivered != s->parts[i].committed)
+            return true;
+    return false;
+}
+
+/* ?commit=auto: commits the delivered positions that moved, at most once per
+ * STREAM_COMMIT_MS unless 'now' (the stream ends). The commit is not waited for: the
+ * offsets topic syncs it with its next flush (at-most-once delivery, as Kafka's
+ * auto-commit). A group that members have joined since is theirs: the stream ends. */
+static void auto_commit(struct stream *s, bool now)
+{
+    struct api *a = s->call.api;
+    struct group_offset *offs;
+    struct partition_waiter w = {.fire = ignore_durable};
+    size_t n = 0;
+    int64_t t = timer_now_ms();
+
+    if (!commit_pending(s) || (!now && t - s->last_commit_ms < STREAM_COMMIT_MS))
+        return;
+    if (group_members_count(a->members, s->group, t)) {
+        log_info("stream of group '%s': the group has members now; ending it", s->group);
+        s->ending = true;
+        return;
+    }
+    offs = xcalloc((size_t)s->nparts, sizeof(*offs));
+    for (int32_t i = 0; i < s->nparts; i++) {
+        struct stream_part *sp = &s->parts[i];
+
+        if (sp->delivered == sp->committed)
+            continue;
+        offs[n++] = (struct group_offset){.topic = s->topic->name, .partition = sp->id,
+                                          .offset = sp->delivered};
+        sp->committed = sp->delivered;
+    }
+    if (group_offsets_commit(a->groups, s->group, offs, n, &w) < 0)
+        log_warn("stream of group '%s': cannot commit its offsets", s->group);
+    partition_unwatch(group_offsets_partition(a->groups), &w);
+    free(offs);
+    s->last_commit_ms = t;
+}
+
 static void stop_waiting(struct stream *s)
 {
     if (!s->watching)
@@ -216,10 +273,14 @@ static bool start_waiting(struct stream *s)
             return false;
         }
     }
-    if (!atomic_load(&s->heartbeat_armed)) {
+    if (!atomic_load(&s->heartbeat_armed) || commit_pending(s)) {
+        int64_t due = s->last_send_ms + (int64_t)s->call.api->config.heartbeat_ms;
+
+        if (commit_pending(s) && s->last_commit_ms + STREAM_COMMIT_MS < due)
+            due = s->last_commit_ms + STREAM_COMMIT_MS; /* wake to commit */
         atomic_store(&s->heartbeat_armed, true); /* before: it may fire at once */
         s->heartbeat.fire = on_heartbeat;
-        s->heartbeat.due_ms = s->last_send_ms + (int64_t)s->call.api->config.heartbeat_ms;
+        s->heartbeat.due_ms = due;
         timer_arm(s->call.api->timers, &s->heartbeat);
     }
     return true;
@@ -245,10 +306,14 @@ ssize_t api_stream_read(struct api *a, struct api_call *c, char *dst, size_t max
                 else
                     buf_reset(&s->out);
                 s->out_at = 0;
+                for (int32_t i = 0; i < s->nparts; i++)
+                    s->parts[i].delivered = s->parts[i].cur.next;
             }
             s->last_send_ms = timer_now_ms();
             return (ssize_t)n;
         }
+        if (s->group)
+            auto_commit(s, false);
         if (s->ending || api_is_shutting_down(a) || topic_is_deleted(s->topic))
             return -1;
         fill(s);
@@ -271,6 +336,9 @@ static void stream_release(struct api_call *c)
 
     stop_waiting(s);
     timer_cancel(c->api->timers, &s->heartbeat);
+    if (s->group && !topic_is_deleted(s->topic))
+        auto_commit(s, true);
+    free(s->group);
     for (int32_t i = 0; i < s->nparts; i++)
         hub_put(&c->api->hubs, s->parts[i].hub, &s->parts[i].cur);
     free(s->parts);
@@ -325,6 +393,69 @@ static enum api_status start_stream(struct api_ctx *ctx, struct stream *s)
     return API_DONE;
 }
 
+/* ?group= and ?commit= (auto or none). A group whose members read it is theirs: 409.
+ * Answers 400/409 and returns false on failure. */
+static bool parse_group(struct api_ctx *ctx, const char **group, bool *auto_commit)
+{
+    const char *commit = api_query(ctx, "commit");
+
+    *group = api_query(ctx, "group");
+    *auto_commit = commit && !strcmp(commit, "auto");
+    if (commit && strcmp(commit, "auto") && strcmp(commit, "none")) {
+        reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                      "'commit' must be 'auto' or 'none'");
+        return false;
+    }
+    if (commit && !*group) {
+        reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
+                      "'commit' needs 'group' (whose offsets to commit)");
+        return false;
+    }
+    if (*group && !api_group_name_ok(ctx, *group))
+        return false;
+    if (*group && group_members_count(ctx->api->members, *group, timer_now_ms())) {
+        reply_problem(ctx->resp, 409, "member_required", NULL,
+                      "the group has members, which read its partitions: join it instead");
+        return false;
+    }
+    return true;
+}
+
+/* A group's stream that does not resume starts where the group has committed (clamped
+ * to the high watermark); elsewhere where ?offset= / ?timestamp= say. */
+static void start_at_commits(struct stream *s)
+{
+    struct group_offset *o;
+    size_t n;
+
+    if (group_offsets_get(s->call.api->groups, s->group, &o, &n))
+        return;
+    for (int32_t i = 0; i < s->nparts; i++) {
+        struct stream_part *sp = &s->parts[i];
+
+        for (size_t k = 0; k < n; k++) {
+            if (o[k].partition != sp->id || strcmp(o[k].topic, s->topic->name))
+                continue;
+            sp->cur.next = sp->delivered = sp->committed = o[k].offset;
+            if (sp->cur.next > partition_high_watermark(sp->p))
+                sp->cur.next = sp->delivered = partition_high_watermark(sp->p);
+        }
+    }
+    group_offsets_free(o, n);
+}
+
+/* Applies ?group= / ?commit= to a new stream. */
+static void set_group(struct stream *s, const char *group, bool auto_commit, bool resumed)
+{
+    if (!group)
+        return;
+    s->group = xstrdup(group);
+    s->auto_commit = auto_commit;
+    s->last_commit_ms = timer_now_ms();
+    if (!resumed)
+        start_at_commits(s);
+}
+
 static void reply_bad_id(struct api_ctx *ctx, const char *why)
 {
     reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
@@ -335,12 +466,13 @@ enum api_status api_stream_partition(struct api_ctx *ctx)
 {
     struct topic *t = NULL;
     struct partition *p;
-    const char *id = resume_id(ctx);
+    const char *id = resume_id(ctx), *group;
     int32_t pid;
     int64_t next;
     struct stream *s;
+    bool auto_commit;
 
-    if (!api_partition_param(ctx, &t, &pid, &p))
+    if (!api_partition_param(ctx, &t, &pid, &p) || !parse_group(ctx, &group, &auto_commit))
         goto fail;
     if (id) {
         if (sse_parse_offset_id(id, &next)) {
@@ -358,6 +490,7 @@ enum api_status api_stream_partition(struct api_ctx *ctx)
     s->parts = xcalloc(1, sizeof(*s->parts));
     s->nparts = 1;
     add_part(s, 0, pid, next);
+    set_group(s, group, auto_commit, id != NULL);
     return start_stream(ctx, s);
 fail:
     topic_put(t);
@@ -386,13 +519,18 @@ static bool topic_start(struct api_ctx *ctx, struct topic *t, int64_t *next, int
 enum api_status api_stream_topic(struct api_ctx *ctx)
 {
     struct topic *t = api_topic_param(ctx);
-    const char *id = resume_id(ctx);
+    const char *id = resume_id(ctx), *group;
     struct stream *s;
     int64_t *next;
     int32_t n;
+    bool auto_commit;
 
     if (!t)
         return API_DONE;
+    if (!parse_group(ctx, &group, &auto_commit)) {
+        topic_put(t);
+        return API_DONE;
+    }
     n = topic_partition_count(t);
     next = xcalloc((size_t)n, sizeof(*next));
     if (id) {
@@ -426,6 +564,7 @@ enum api_status api_stream_topic(struct api_ctx *ctx)
     for (int32_t i = 0; i < n; i++)
         add_part(s, i, i, next[i]);
     s->nparts = n;
+    set_group(s, group, auto_commit, id != NULL);
     free(next);
     return start_stream(ctx, s);
 fail:

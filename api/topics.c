@@ -313,5 +313,7 @@ enum api_status api_delete_topic(struct api_ctx *ctx)
         reply_errno(ctx->resp, r, "deleting the topic");
     else
         ctx->resp->status = 204;
+    if (!r) /* as Kafka does: no group keeps offsets of a topic that is gone */
+        group_offsets_forget_topic(ctx->api->groups, ctx->params[0]);
     return API_DONE;
 }

@@ -1,9 +1,10 @@
 /* fuzz_router.c: libFuzzer target for router_dispatch() (api/router.c): route matching,
  * percent-decoding of path segments, 404/405/400 answers, the bearer token and the
  * check of query parameter names; past the router, the real handlers run against a
- * store holding only the internal topic __idempotency (so nothing a request does can
- * change the store: producing to, changing or deleting it is 403, creating needs a
- * body and no body is sent).
+ * store holding only the internal topics __idempotency and __consumer_offsets (so
+ * nothing a request does can change the store: producing to, changing or deleting them
+ * is 403, creating a topic, committing offsets or joining a group needs a body and no
+ * body is sent; the members that heartbeat, leave or read are unknown: 409/404).
  *
  * Input, lines split at '\n' (an input holding a NUL byte is skipped: the server
  * never hands one to the API, it answers 400 bad_query itself):
@@ -68,8 +69,16 @@ static const struct want_route {
     {"GET",
      {"topics", "{}", "partitions", "{}", "stream"},
      false,
-     "offset timestamp last_event_id"},
-    {"GET", {"topics", "{}", "stream"}, false, "offset timestamp last_event_id"},
+     "offset timestamp last_event_id group commit"},
+    {"GET", {"topics", "{}", "stream"}, false, "offset timestamp last_event_id group commit"},
+    {"GET", {"groups"}, false, ""},
+    {"DELETE", {"groups", "{}"}, false, ""},
+    {"POST", {"groups", "{}", "offsets"}, false, ""},
+    {"GET", {"groups", "{}", "offsets"}, false, ""},
+    {"POST", {"groups", "{}", "members"}, false, ""},
+    {"DELETE", {"groups", "{}", "members", "{}"}, false, ""},
+    {"POST", {"groups", "{}", "members", "{}", "heartbeat"}, false, ""},
+    {"GET", {"groups", "{}", "members", "{}", "records"}, false, "limit max_bytes wait_ms"},
 };
 
 #define NROUTES (sizeof(want_routes) / sizeof(want_routes[0]))

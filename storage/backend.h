@@ -5,6 +5,8 @@
 #ifndef STORAGE_BACKEND_H
 #define STORAGE_BACKEND_H
 
+#include "storage/group_members.h"
+#include "storage/group_offsets.h"
 #include "storage/io.h"
 #include "storage/partition.h"
 #include "storage/record.h"

@@ -26,6 +26,17 @@
 // heartbeats, a gap (a resume id that retention overtook), a client too slow for the
 // stream buffer, and streams ended cleanly by SIGTERM.
 //
+// Consumer groups: commits read back (offset, latest, lag), every documented error, the
+// all-or-nothing rule, and the records in __consumer_offsets decoded as Kafka's
+// OffsetCommitKey v1 / OffsetCommitValue v3 (tombstones for a deleted group); offsets
+// removed with their topic. Members: join (Location), the documented assignment rule
+// (every partition exactly once, p mod k), heartbeats, leaves, expiry (a 200 ms
+// session), reads (offsets to commit, a long poll), fencing (stale_generation,
+// unknown_member, member_required, invalid_member) and every join error. Group streams:
+// ?group= starts at the group's offsets, &commit=auto commits the delivered position.
+// A fourth server, stopped and started again on its data, for offsets surviving a
+// restart and membership not.
+//
 // Usage: node contract.mjs   (RILL_BIN=/path/to/rill to test another binary)
 // Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
 // RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
@@ -899,6 +910,8 @@ async function operationsScenarios() {
   await call("getOffsets", "/topics/orders/partitions/0/offsets", { token: null, expect: 401, code: "unauthorized" });
 
   await streamScenarios();
+  await groupScenarios();
+  await memberScenarios();
 
   // -- router level --
   {
@@ -1127,6 +1140,844 @@ async function streamScenarios() {
   }
 }
 
+// -- consumer groups' offsets --
+
+// Kafka's OffsetCommitKey (v0/v1) and OffsetCommitValue (v3) as rill stores them in
+// __consumer_offsets; null if 'buf' is not one.
+function decodeOffsetKey(buf) {
+  try {
+    let o = 0;
+    const version = buf.readInt16BE(o);
+    o += 2;
+    const gl = buf.readInt16BE(o);
+    const group = buf.subarray(o + 2, o + 2 + gl).toString("utf8");
+    o += 2 + gl;
+    const tl = buf.readInt16BE(o);
+    const topic = buf.subarray(o + 2, o + 2 + tl).toString("utf8");
+    o += 2 + tl;
+    const partition = buf.readInt32BE(o);
+    o += 4;
+    return o === buf.length ? { version, group, topic, partition } : null;
+  } catch {
+    return null;
+  }
+}
+function decodeOffsetValue(buf) {
+  try {
+    let o = 0;
+    const version = buf.readInt16BE(o);
+    const offset = Number(buf.readBigInt64BE(o + 2));
+    const leaderEpoch = buf.readInt32BE(o + 10);
+    const ml = buf.readInt16BE(o + 14);
+    const metadata = buf.subarray(o + 16, o + 16 + ml).toString("utf8");
+    o += 16 + ml;
+    const commitMs = Number(buf.readBigInt64BE(o));
+    o += 8;
+    return o === buf.length ? { version, offset, leaderEpoch, metadata, commitMs } : null;
+  } catch {
+    return null;
+  }
+}
+const recordKey = (r) => (r.key_base64 !== undefined ? Buffer.from(r.key_base64, "base64")
+  : r.key === null ? null : Buffer.from(r.key, "utf8"));
+
+// The last 'n' records of __consumer_offsets (values as base64).
+async function lastOffsetRecords(n, note) {
+  const CO = "/topics/__consumer_offsets/partitions/0";
+  const latest = (await call("getOffsets", `${CO}/offsets`, { expect: 200, note })).json?.latest ?? 0;
+  const from = Math.max(0, latest - n);
+  const { json } = await call("fetchRecords", `${CO}?offset=${from}&limit=${n}&value_format=base64`, {
+    expect: 200, note });
+  return (json?.records ?? []).filter((r) => r.offset >= from);
+}
+
+async function groupScenarios() {
+  await call("createTopic", "/topics", { json: { name: "ledger", partitions: 2 }, expect: 201, note: "for groups" });
+  await produce("ledger", [1, 2, 3].map((value) => ({ value, partition: 0 })), "3 records for groups");
+  const GO = (g) => `/groups/${g}/offsets`;
+  const commit = (g, offsets, opts = {}) => call("commitGroupOffsets", GO(g), { json: { offsets }, ...opts });
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+  // the internal topic __consumer_offsets
+  {
+    const { json } = await call("listTopics", "/topics", { expect: 200, note: "groups: no internal topics" });
+    check(json && !json.topics.some((t) => t.name === "__consumer_offsets"),
+      "listTopics leaves __consumer_offsets out by default", JSON.stringify(json?.topics?.map((t) => t.name)));
+    const { json: all } = await call("listTopics", "/topics?internal=true", { expect: 200, note: "groups: internal" });
+    const t = all?.topics?.find((x) => x.name === "__consumer_offsets");
+    check(t?.internal === true && t.partitions.length === 1 && t.config["cleanup.policy"] === "compact" &&
+      t.config["retention.ms"] === -1,
+    "listTopics?internal=true lists __consumer_offsets: internal, 1 partition, compacted, kept forever",
+    JSON.stringify(t));
+  }
+  await call("produceRecords", "/topics/__consumer_offsets/messages", {
+    json: { records: [{ value: 1 }] }, expect: 403, code: "internal_topic", note: "__consumer_offsets" });
+  await call("updateTopic", "/topics/__consumer_offsets", {
+    json: { config: { "retention.ms": 1 } }, expect: 403, code: "internal_topic", note: "__consumer_offsets" });
+  await call("deleteTopic", "/topics/__consumer_offsets", { expect: 403, code: "internal_topic", note: "__consumer_offsets" });
+
+  // no group yet
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "none yet" });
+    check(same(json?.groups, []), "listGroups: no groups before any commit", JSON.stringify(json));
+  }
+  await call("getGroupOffsets", GO("billing"), { expect: 404, code: "group_not_found", note: "none yet" });
+  await call("deleteGroup", "/groups/billing", { expect: 404, code: "group_not_found", note: "none yet" });
+
+  // commit, then read back; lag follows the partition
+  {
+    const { json } = await commit("billing", [{ topic: "ledger", partition: 0, offset: 1 }], { expect: 200 });
+    const want = { group: "billing", offsets: [{ topic: "ledger", partition: 0, offset: 1, latest: 3, lag: 2 }] };
+    check(same(json, want), "commitGroupOffsets: answers the group: offset 1, latest 3, lag 2", JSON.stringify(json));
+    const { json: got } = await call("getGroupOffsets", GO("billing"), { expect: 200 });
+    check(same(got, want), "getGroupOffsets: reads back the commit", JSON.stringify(got));
+  }
+  {
+    // Kafka's formats: one OffsetCommitKey v1 / OffsetCommitValue v3 record
+    const [r] = await lastOffsetRecords(1, "the commit's record");
+    const key = r && decodeOffsetKey(recordKey(r) ?? Buffer.alloc(0));
+    const value = r?.value_base64 !== undefined ? decodeOffsetValue(Buffer.from(r.value_base64, "base64")) : null;
+    check(same(key, { version: 1, group: "billing", topic: "ledger", partition: 0 }),
+      "__consumer_offsets: the key is Kafka's OffsetCommitKey v1 (group, topic, partition)",
+      `${JSON.stringify(key)} from ${JSON.stringify(r)}`);
+    check(value?.version === 3 && value.offset === 1 && value.leaderEpoch === -1 && value.metadata === "" &&
+      Math.abs(value.commitMs - Date.now()) < 60000,
+    "__consumer_offsets: the value is Kafka's OffsetCommitValue v3 (offset, epoch -1, metadata, commit time)",
+    `${JSON.stringify(value)} from ${JSON.stringify(r)}`);
+  }
+  await produce("ledger", [4, 5].map((value) => ({ value, partition: 0 })), "2 more for the lag");
+  {
+    const { json } = await call("getGroupOffsets", GO("billing"), { expect: 200, note: "after 2 more records" });
+    check(same(json?.offsets, [{ topic: "ledger", partition: 0, offset: 1, latest: 5, lag: 4 }]),
+      "getGroupOffsets: latest and lag follow the records produced since", JSON.stringify(json));
+  }
+  {
+    // one commit of two partitions (the high watermark itself is a valid offset);
+    // the answer is the whole group, sorted by topic and partition
+    const { json } = await commit("billing", [{ topic: "ledger", partition: 1, offset: 0 },
+      { topic: "ledger", partition: 0, offset: 5 }], { expect: 200, note: "2 partitions, offset = latest" });
+    const want = [{ topic: "ledger", partition: 0, offset: 5, latest: 5, lag: 0 },
+      { topic: "ledger", partition: 1, offset: 0, latest: 0, lag: 0 }];
+    check(same(json?.offsets, want), "commitGroupOffsets: two partitions at once, sorted; offset = latest is lag 0",
+      JSON.stringify(json));
+    const recs = await lastOffsetRecords(2, "the 2-partition commit's records");
+    const keys = recs.map((r) => decodeOffsetKey(recordKey(r) ?? Buffer.alloc(0)));
+    check(recs.length === 2 && keys.every((k) => k?.group === "billing") &&
+      same(keys.map((k) => k?.partition).sort(), [0, 1]),
+    "__consumer_offsets: one record per partition committed", JSON.stringify(keys));
+  }
+  {
+    // a commit names some partitions; the others keep theirs (a rewind is allowed)
+    const { json } = await commit("billing", [{ topic: "ledger", partition: 0, offset: 0 }],
+      { expect: 200, note: "rewind partition 0" });
+    check(same(json?.offsets?.map((o) => [o.partition, o.offset, o.lag]), [[0, 0, 5], [1, 0, 0]]),
+      "commitGroupOffsets: changes the partitions named, keeps the others", JSON.stringify(json));
+  }
+
+  // all or nothing: a commit refused for one item changes nothing
+  const billing = (await call("getGroupOffsets", GO("billing"), { expect: 200, note: "before refused commits" })).json;
+  await commit("billing", [{ topic: "ledger", partition: 0, offset: 2 }, { topic: "nope", partition: 0, offset: 0 }],
+    { expect: 404, code: "topic_not_found", note: "second item: no such topic" });
+  await commit("billing", [{ topic: "ledger", partition: 0, offset: 2 }, { topic: "ledger", partition: 0, offset: 3 }],
+    { expect: 400, code: "invalid_offsets", note: "the same partition twice" });
+  await commit("billing", [{ topic: "ledger", partition: 1, offset: 0 }, { topic: "ledger", partition: 0, offset: 6 }],
+    { expect: 400, code: "invalid_offset", note: "second item above the high watermark" });
+  {
+    const { json } = await call("getGroupOffsets", GO("billing"), { expect: 200, note: "after refused commits" });
+    check(billing && same(json, billing), "commitGroupOffsets: a refused commit changes nothing (all or nothing)",
+      `${JSON.stringify(billing)} -> ${JSON.stringify(json)}`);
+  }
+
+  // other groups: names are any UTF-8 without control characters; the body may come
+  // with no content type, or curl's form type
+  await call("commitGroupOffsets", GO("shipping"), {
+    body: Buffer.from(JSON.stringify({ offsets: [{ topic: "ledger", partition: 1, offset: 0 }] })),
+    expect: 200, note: "no Content-Type" });
+  {
+    const { json } = await call("commitGroupOffsets", GO("caf%C3%A9%2Fteam%201"), {
+      body: JSON.stringify({ offsets: [{ topic: "ledger", partition: 0, offset: 3 }] }),
+      headers: { "content-type": "application/x-www-form-urlencoded" }, expect: 200,
+      note: "UTF-8 name with / and a space; form type (curl -d)" });
+    check(json?.group === "café/team 1", "commitGroupOffsets: the group name is percent-decoded", json?.group);
+  }
+  {
+    const long = "g".repeat(255);
+    const { json } = await commit(long, [{ topic: "ledger", partition: 0, offset: 0 }],
+      { expect: 200, note: "a 255-byte name" });
+    check(json?.group === long, "commitGroupOffsets: a 255-byte group name is accepted", `${json?.group?.length}`);
+    await call("deleteGroup", `/groups/${long}`, { expect: 204, note: "a 255-byte name" });
+  }
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "3 groups" });
+    check(same(json, { groups: [
+      { name: "billing", members: 0, topics: ["ledger"] },
+      { name: "café/team 1", members: 0, topics: ["ledger"] },
+      { name: "shipping", members: 0, topics: ["ledger"] },
+    ] }), "listGroups: every group, sorted by name, with members 0 and its topics once each",
+    JSON.stringify(json));
+  }
+  await call("listGroups", `/groups?access_token=${TOKEN}`, { token: null, expect: 200, note: "access_token" });
+  await call("getGroupOffsets", `${GO("billing")}?access_token=${TOKEN}`, { token: null, expect: 200,
+    note: "access_token" });
+  await call("listGroups", "/groups", { method: "HEAD", expect: 200, note: "HEAD" });
+  await call("getGroupOffsets", GO("billing"), { method: "HEAD", expect: 200, note: "HEAD" });
+
+  // errors of the path and the query
+  const long256 = "g".repeat(256);
+  for (const [g, code, note] of [[long256, "invalid_group_name", "256 bytes"],
+    ["%01", "invalid_group_name", "a control character"], ["a%7Fb", "invalid_group_name", "DEL"],
+    ["%FF", "invalid_group_name", "not UTF-8"], ["a%zzb", "bad_path", "bad escape"],
+    ["a%00b", "bad_path", "NUL"]]) {
+    await commit(g, [{ topic: "ledger", partition: 0, offset: 0 }], { expect: 400, code, note });
+    await call("getGroupOffsets", GO(g), { expect: 400, code, note });
+    await call("deleteGroup", `/groups/${g}`, { expect: 400, code, note });
+  }
+  await call("listGroups", "/groups?internal=true", { expect: 400, code: "unknown_parameter" });
+  await call("getGroupOffsets", `${GO("billing")}?offset=0`, { expect: 400, code: "unknown_parameter" });
+  await call("commitGroupOffsets", `${GO("billing")}?member_id=m`, {
+    json: { offsets: [{ topic: "ledger", partition: 0, offset: 0 }] }, expect: 400, code: "unknown_parameter" });
+  await call("deleteGroup", "/groups/billing?force=1", { expect: 400, code: "unknown_parameter" });
+
+  // errors of the body
+  const item = { topic: "ledger", partition: 0, offset: 1 };
+  const bad = (json, expect, code, note) => call("commitGroupOffsets", GO("billing"), { json, expect, code, note });
+  await bad({ offsets: [item], colour: "red" }, 400, "unknown_field", "top-level member");
+  await bad({ offsets: [{ ...item, metadata: "" }] }, 400, "unknown_field", "item member");
+  await bad({}, 400, "invalid_offsets", "no offsets");
+  await bad({ offsets: [] }, 400, "invalid_offsets", "empty offsets");
+  await bad({ offsets: item }, 400, "invalid_offsets", "not an array");
+  await bad({ offsets: [1] }, 400, "invalid_offsets", "an item not an object");
+  await bad({ offsets: [{ topic: "ledger", partition: "0", offset: 1 }] }, 400, "invalid_offsets", "partition a string");
+  await bad({ offsets: [{ topic: "ledger", partition: 0, offset: 1.5 }] }, 400, "invalid_offsets", "offset not an integer");
+  await bad({ offsets: [{ topic: "ledger", partition: 0 }] }, 400, "invalid_offsets", "no offset");
+  await bad({ offsets: Array.from({ length: 10001 }, (_, partition) => ({ topic: "ledger", partition, offset: 0 })) },
+    400, "invalid_offsets", "10001 offsets");
+  await bad({ offsets: [{ topic: "nope", partition: 0, offset: 0 }] }, 404, "topic_not_found", "no such topic");
+  await bad({ offsets: [{ topic: "ledger", partition: 2, offset: 0 }] }, 404, "partition_not_found", "partition 2 of 2");
+  await bad({ offsets: [{ topic: "ledger", partition: 0, offset: 6 }] }, 400, "invalid_offset", "above the high watermark");
+  await bad({ offsets: [{ topic: "ledger", partition: 0, offset: -1 }] }, 400, "invalid_offset", "negative");
+  await bad({ offsets: [item], member_id: "m-00000000000000000000000000000000", generation: 1 }, 409,
+    "unknown_member", "member_id and generation: no such member");
+  const raw = (body, expect, code, note, type = "application/json") => call("commitGroupOffsets", GO("billing"), {
+    body, headers: { "content-type": type }, expect, code, note });
+  await raw(JSON.stringify({ offsets: [item] }), 415, "unsupported_media_type", "text/plain", "text/plain");
+  await raw('{"offsets":', 400, "invalid_json", "truncated");
+  await raw("", 400, "invalid_json", "empty");
+  await raw("[1]", 400, "invalid_json", "not an object");
+  await raw(`{"offsets":[],"offsets":[${JSON.stringify(item)}]}`, 400, "invalid_json", "duplicate member");
+  await raw('{"offsets":[{"topic":"ledger","partition":0,"offset":99999999999999999999}]}', 400,
+    "number_out_of_range", "offset 1e20");
+  {
+    const { json } = await call("getGroupOffsets", GO("billing"), { expect: 200, note: "after refused bodies" });
+    check(billing && same(json, billing), "commitGroupOffsets: refused bodies change nothing",
+      `${JSON.stringify(billing)} -> ${JSON.stringify(json)}`);
+  }
+  await call("listGroups", "/groups", { token: null, expect: 401, code: "unauthorized" });
+  await call("getGroupOffsets", GO("billing"), { token: "rill_wrong", expect: 401, code: "invalid_token" });
+  await commit("billing", [item], { token: null, expect: 401, code: "unauthorized" });
+  await call("deleteGroup", "/groups/billing", { token: null, expect: 401, code: "unauthorized" });
+  await call("commitGroupOffsets", `${GO("billing")}?access_token=${TOKEN}`, { token: null, json: { offsets: [item] },
+    expect: 401, code: "unauthorized", note: "access_token is GET only" });
+  {
+    const { res } = await callRoute("MethodNotAllowed", "PUT", "/groups", { expect: 405 });
+    check(res.headers.get("allow") === "GET, HEAD", "405: /groups allows GET, HEAD", res.headers.get("allow"));
+  }
+  {
+    const { res } = await callRoute("MethodNotAllowed", "GET", "/groups/billing", { expect: 405 });
+    check(res.headers.get("allow") === "DELETE", "405: /groups/{group} allows DELETE", res.headers.get("allow"));
+  }
+  await callRoute("NotFound", "GET", "/groups//offsets", { expect: 404 });
+
+  // delete: gone at once, 404 after
+  await call("deleteGroup", "/groups/shipping", { expect: 204 });
+  await call("getGroupOffsets", GO("shipping"), { expect: 404, code: "group_not_found", note: "deleted" });
+  await call("deleteGroup", "/groups/shipping", { expect: 404, code: "group_not_found", note: "again" });
+  {
+    const [r] = await lastOffsetRecords(1, "the delete's tombstone");
+    const key = r && decodeOffsetKey(recordKey(r) ?? Buffer.alloc(0));
+    check(key?.group === "shipping" && r.value === null && r.value_base64 === undefined,
+      "__consumer_offsets: deleting a group writes a tombstone (null value) per offset", JSON.stringify(r));
+  }
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "after a delete" });
+    check(same(json?.groups?.map((g) => g.name), ["billing", "café/team 1"]),
+      "listGroups: a deleted group is gone", JSON.stringify(json));
+  }
+  await commit("shipping", [{ topic: "ledger", partition: 1, offset: 0 }], { expect: 200, note: "after its delete" });
+
+  // deleting a topic removes its offsets from every group; a topic made again under
+  // the name starts with none
+  await call("createTopic", "/topics", { json: { name: "ledger-old" }, expect: 201, note: "to be deleted" });
+  await produce("ledger-old", [{ value: 1 }], "ledger-old");
+  await commit("billing", [{ topic: "ledger-old", partition: 0, offset: 1 }], { expect: 200, note: "a 2nd topic" });
+  await commit("old-only", [{ topic: "ledger-old", partition: 0, offset: 0 }], { expect: 200, note: "its only topic" });
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "before a topic delete" });
+    check(same(json?.groups?.find((g) => g.name === "billing")?.topics, ["ledger", "ledger-old"]),
+      "listGroups: topics names each topic the group has offsets for", JSON.stringify(json));
+  }
+  await call("deleteTopic", "/topics/ledger-old", { expect: 204, note: "a group's topic" });
+  {
+    const { json } = await call("getGroupOffsets", GO("billing"), { expect: 200, note: "a topic deleted" });
+    check(billing && same(json, billing), "getGroupOffsets: the offsets of a deleted topic are removed",
+      JSON.stringify(json));
+    const { json: list } = await call("listGroups", "/groups", { expect: 200, note: "a topic deleted" });
+    check(same(list?.groups?.map((g) => [g.name, g.topics]),
+      [["billing", ["ledger"]], ["café/team 1", ["ledger"]], ["shipping", ["ledger"]]]),
+    "listGroups: a deleted topic is no longer named; a group left with no offsets (and no members) is gone",
+    JSON.stringify(list));
+  }
+  await call("getGroupOffsets", GO("old-only"), { expect: 404, code: "group_not_found",
+    note: "its only topic deleted" });
+  await call("createTopic", "/topics", { json: { name: "ledger-old" }, expect: 201, note: "made again" });
+  {
+    const { json } = await call("getGroupOffsets", GO("billing"), { expect: 200, note: "the topic made again" });
+    check(billing && same(json, billing), "getGroupOffsets: a topic made again under the name starts with no offsets",
+      JSON.stringify(json));
+  }
+  await call("getGroupOffsets", GO("old-only"), { expect: 404, code: "group_not_found",
+    note: "the topic made again" });
+  await call("deleteTopic", "/topics/ledger-old", { expect: 204, note: "groups done" });
+  await call("deleteTopic", "/topics/ledger", { expect: 204, note: "groups done" });
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "every topic deleted" });
+    check(same(json, { groups: [] }), "listGroups: groups whose topics are all deleted are gone", JSON.stringify(json));
+  }
+  await call("getGroupOffsets", GO("billing"), { expect: 404, code: "group_not_found", note: "its topics deleted" });
+}
+
+// -- consumer group members: join, assignment, heartbeats, reads, fencing, expiry --
+
+const GM = (g) => `/groups/${g}/members`;
+const sameJson = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const parts = (view) => (view?.assignments ?? []).map((a) => `${a.topic}/${a.partition}`);
+
+// Records or offsets sorted by partition, then offset (a member's read starts with
+// another partition each time).
+const byPartition = (list) => [...(list ?? [])].sort((x, y) =>
+  x.partition - y.partition || (x.offset ?? 0) - (y.offset ?? 0));
+
+// A path segment as RFC 3986 percent-encodes it: every byte but the unreserved ones.
+const encodeSegment = (s) => Array.from(Buffer.from(s, "utf8"))
+  .map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b)
+    : `%${b.toString(16).toUpperCase().padStart(2, "0")}`)).join("");
+
+// Joins 'group' and checks the 201's Location: /groups/{group}/members/{member_id},
+// the group name as decoded from the path ('decoded'), percent-encoded again.
+async function join(group, body, opts = {}) {
+  const { res, json } = await call("joinGroup", GM(group), { json: body, expect: 201, ...opts });
+  if (json?.member_id) {
+    const name = encodeSegment(opts.decoded ?? group);
+    check(res.headers.get("location") === `/groups/${name}/members/${json.member_id}`,
+      `joinGroup ${group}: Location is /groups/{group}/members/{member_id}`, res.headers.get("location"));
+  }
+  return json;
+}
+const heartbeat = (group, m, opts = {}) =>
+  call("heartbeatMember", `${GM(group)}/${m}/heartbeat`, { expect: 200, ...opts });
+const leave = (group, m, opts = {}) => call("leaveGroup", `${GM(group)}/${m}`, { expect: 204, ...opts });
+const readMember = (group, m, query = "", opts = {}) =>
+  call("readMemberRecords", `${GM(group)}/${m}/records${query}`, { expect: 200, ...opts });
+
+// The assignments of views[] (the members of one group, one topic of 'n' partitions)
+// follow the documented rule: partition p to member p mod k, members by id.
+function checkAssignment(views, topic, n, label) {
+  const ids = views.map((v) => v.member_id).sort();
+  const owners = {};
+  for (const v of views) for (const a of v.assignments ?? []) {
+    if (a.topic !== topic) continue;
+    (owners[a.partition] ??= []).push(v.member_id);
+  }
+  const all = Array.from({ length: n }, (_, p) => p);
+  check(all.every((p) => owners[p]?.length === 1) && Object.keys(owners).length === n,
+    `${label}: every partition of ${topic} has exactly one member`, JSON.stringify(owners));
+  check(all.every((p) => owners[p]?.[0] === ids[p % ids.length]),
+    `${label}: partition p goes to member p mod k (members by id)`, `${JSON.stringify(owners)} ids ${ids}`);
+  for (const v of views) {
+    const sorted = [...(v.assignments ?? [])].sort((x, y) =>
+      x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : x.partition - y.partition);
+    check(sameJson(sorted, v.assignments), `${label}: assignments sorted by topic, partition`,
+      JSON.stringify(v.assignments));
+  }
+}
+
+async function memberScenarios() {
+  await call("createTopic", "/topics", { json: { name: "jobs", partitions: 3 }, expect: 201, note: "for members" });
+  const G = "workers";
+
+  // join: 201 with Location, the whole topic for a first member
+  const a = await join(G, { topics: ["jobs"], auto_offset_reset: "earliest" });
+  check(/^m-[0-9a-f]{32}$/.test(a?.member_id ?? "") && a?.generation >= 1 &&
+    sameJson(parts(a), ["jobs/0", "jobs/1", "jobs/2"]),
+  "joinGroup: the first member gets every partition", JSON.stringify(a));
+  await call("getGroupOffsets", `/groups/${G}/offsets`, { expect: 404, code: "group_not_found",
+    note: "members, no commits" });
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "a group with a member" });
+    check(sameJson(json?.groups?.find((g) => g.name === G), { name: G, members: 1, topics: [] }),
+      "listGroups: a group with members and no commits is listed, topics []", JSON.stringify(json));
+  }
+  // a second member: a new generation, the partitions dealt between the two
+  const b = await join(G, { topics: ["jobs"], session_timeout_ms: 60000 }, { note: "second member" });
+  check(b?.generation === a?.generation + 1, "joinGroup: a join starts a new generation",
+    `${a?.generation} -> ${b?.generation}`);
+  await call("commitGroupOffsets", `/groups/${G}/offsets`, { json: { member_id: a?.member_id,
+    generation: a?.generation, offsets: [{ topic: "jobs", partition: 0, offset: 0 }] }, expect: 409,
+  code: "stale_generation", note: "a's join generation, after b's join" });
+  await call("commitGroupOffsets", `/groups/${G}/offsets`, { json: { member_id: a?.member_id,
+    generation: b?.generation + 1, offsets: [{ topic: "jobs", partition: 0, offset: 0 }] }, expect: 409,
+  code: "stale_generation", note: "a generation the group has not reached" });
+  let va = (await heartbeat(G, a?.member_id)).json;
+  check(va?.generation === b?.generation && va?.member_id === a?.member_id,
+    "heartbeatMember: answers the current generation", JSON.stringify(va));
+  checkAssignment([va, b], "jobs", 3, "two members");
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "two members" });
+    check(json?.groups?.find((g) => g.name === G)?.members === 2, "listGroups: members is the live member count",
+      JSON.stringify(json));
+  }
+  await call("deleteGroup", `/groups/${G}`, { expect: 409, code: "group_not_empty", note: "members, no offsets" });
+  await call("heartbeatMember", `${GM(G)}/${a?.member_id}/heartbeat`, { method: "POST", expect: 200,
+    body: "ignored", headers: { "content-type": "text/plain" }, note: "a body is ignored" });
+
+  // reads: from the committed offsets, else auto_offset_reset (earliest for a)
+  await produce("jobs", [0, 1, 2].flatMap((partition) =>
+    [1, 2].map((n) => ({ key: `k${partition}`, value: { partition, n }, partition }))), "2 records a partition");
+  const mine = (va?.assignments ?? []).map((x) => x.partition);
+  let readOffsets;
+  {
+    const { json } = await readMember(G, a?.member_id, "", { note: "earliest, nothing committed" });
+    const recs = json?.records ?? [];
+    check(json?.member_id === a?.member_id && json?.generation === va?.generation,
+      "readMemberRecords: answers the member and the generation", JSON.stringify(json)?.slice(0, 200));
+    check(recs.length === 2 * mine.length && recs.every((r) => r.topic === "jobs" && mine.includes(r.partition)),
+      "readMemberRecords: the records of the member's partitions only, from earliest",
+      `${JSON.stringify(recs.map((r) => [r.partition, r.offset]))} mine ${mine}`);
+    check(sameJson(byPartition(json?.offsets), mine.map((partition) => ({ topic: "jobs", partition, offset: 2 }))),
+      "readMemberRecords: offsets has each assigned partition read, the offset after its last record",
+      JSON.stringify(json?.offsets));
+    readOffsets = json?.offsets;
+    const again = (await readMember(G, a?.member_id, "", { note: "again, nothing committed" })).json;
+    check(sameJson(byPartition(again?.records), byPartition(json?.records)),
+      "readMemberRecords: without a commit, a read gives the same records (partitions taken in turn)",
+      `${again?.records?.length} records`);
+  }
+  {
+    const { json } = await readMember(G, a?.member_id, "?limit=1", { note: "limit=1" });
+    const p = json?.records?.[0]?.partition;
+    check(json?.records?.length === 1 && mine.includes(p) &&
+      sameJson(json?.offsets, [{ topic: "jobs", partition: p, offset: 1 }]),
+      "readMemberRecords: limit counts over every partition; offsets lists the partitions read",
+      JSON.stringify(json));
+  }
+  {
+    const { json } = await readMember(G, b?.member_id, "", { note: "latest, nothing committed" });
+    check(json?.records?.length === 0 && json?.offsets?.every((o) => o.offset === 2),
+      "readMemberRecords: auto_offset_reset latest (the default) reads nothing of the past",
+      JSON.stringify(json));
+  }
+  // commit the offsets read, as the member: the next read goes on from there
+  await call("commitGroupOffsets", `/groups/${G}/offsets`, { json: {
+    member_id: a?.member_id, generation: va?.generation, offsets: readOffsets }, expect: 200, note: "as member a" });
+  {
+    const { json } = await readMember(G, a?.member_id, "", { note: "after the commit" });
+    check(json?.records?.length === 0 && sameJson(json?.offsets, readOffsets),
+      "readMemberRecords: after the commit, the read starts at the committed offsets", JSON.stringify(json));
+  }
+  {
+    const { json, ms } = await readMember(G, a?.member_id, "?wait_ms=300", { note: "long poll, no data" });
+    check(json?.records?.length === 0 && ms >= 250, "readMemberRecords: a long poll with no data waits, answers empty",
+      `${ms} ms`);
+  }
+  {
+    const poll = readMember(G, a?.member_id, "?wait_ms=10000", { note: "long poll, woken" });
+    await sleep(200);
+    await produce("jobs", [{ value: "wake", partition: mine[mine.length - 1] }], "wakes the member's poll");
+    const { json, ms } = await poll;
+    check(json?.records?.length === 1 && json.records[0].value === "wake" &&
+      json.records[0].partition === mine[mine.length - 1] && ms < 9000,
+    "readMemberRecords: a long poll answers as soon as a record comes to one of its partitions",
+    `${ms} ms ${JSON.stringify(json?.records)}`);
+  }
+  await readMember(G, a?.member_id, `?access_token=${TOKEN}&limit=1`, { token: null, note: "access_token" });
+  await call("readMemberRecords", `${GM(G)}/${a?.member_id}/records`, { method: "HEAD", expect: 200, note: "HEAD" });
+  for (const q of ["limit=0", "limit=10001", "limit=x", "max_bytes=0", "max_bytes=67108865", "wait_ms=-1",
+    "wait_ms=30001"])
+    await readMember(G, a?.member_id, `?${q}`, { expect: 400, code: "invalid_parameter" });
+  await readMember(G, a?.member_id, "?offset=0", { expect: 400, code: "unknown_parameter" });
+  await readMember(G, "m-00000000000000000000000000000000", "", { expect: 409, code: "unknown_member", note: "never joined" });
+  await readMember(G, a?.member_id, "", { token: null, expect: 401, code: "unauthorized" });
+
+  // fencing: a third member starts a new generation; a's old one is stale
+  const c = await join(G, { topics: ["jobs"] }, { note: "third member" });
+  const GOFF = `/groups/${G}/offsets`;
+  const item = [{ topic: "jobs", partition: mine[0], offset: 2 }];
+  await call("commitGroupOffsets", GOFF, { json: { member_id: a?.member_id, generation: va?.generation, offsets: item },
+    expect: 409, code: "stale_generation", note: "the generation before a join" });
+  va = (await heartbeat(G, a?.member_id, { note: "after the third join" })).json;
+  check(va?.generation === c?.generation, "heartbeatMember: after a join, the new generation", JSON.stringify(va));
+  await call("commitGroupOffsets", GOFF, { json: { member_id: a?.member_id, generation: va?.generation, offsets: item },
+    expect: 200, note: "the current generation" });
+  await call("commitGroupOffsets", GOFF, { json: { offsets: item }, expect: 409, code: "member_required",
+    note: "no member while the group has members" });
+  await call("commitGroupOffsets", GOFF, { json: { member_id: "m-00000000000000000000000000000000",
+    generation: va?.generation, offsets: item }, expect: 409, code: "unknown_member", note: "not a member" });
+  for (const [body, note] of [[{ member_id: a?.member_id }, "member_id alone"],
+    [{ generation: va?.generation }, "generation alone"],
+    [{ member_id: 7, generation: va?.generation }, "member_id a number"],
+    [{ member_id: a?.member_id, generation: String(va?.generation) }, "generation a string"],
+    [{ member_id: null, generation: null }, "nulls"]])
+    await call("commitGroupOffsets", GOFF, { json: { ...body, offsets: item }, expect: 400, code: "invalid_member", note });
+  await streamError("streamPartition", `/topics/jobs/partitions/0/stream?group=${G}`, { expect: 409,
+    code: "member_required", note: "a group with members" });
+  await streamError("streamTopic", `/topics/jobs/stream?group=${G}&commit=auto`, { expect: 409,
+    code: "member_required", note: "a group with members" });
+  await call("deleteGroup", `/groups/${G}`, { expect: 409, code: "group_not_empty", note: "members and offsets" });
+  {
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "members and offsets" });
+    check(sameJson(json?.groups?.find((g) => g.name === G), { name: G, members: 3, topics: ["jobs"] }),
+      "listGroups: members and the topics committed", JSON.stringify(json));
+  }
+  {
+    const vb = (await heartbeat(G, b?.member_id, { note: "three members" })).json;
+    const vc = (await heartbeat(G, c?.member_id, { note: "three members" })).json;
+    checkAssignment([va, vb, vc], "jobs", 3, "three members");
+  }
+
+  // leave: 204, then the id is unknown
+  await leave(G, c?.member_id);
+  await leave(G, c?.member_id, { expect: 404, code: "member_not_found", note: "again" });
+  await heartbeat(G, c?.member_id, { expect: 409, code: "unknown_member", note: "after leaving" });
+  await readMember(G, c?.member_id, "", { expect: 409, code: "unknown_member", note: "after leaving" });
+  {
+    va = (await heartbeat(G, a?.member_id, { note: "after a leave" })).json;
+    const vb = (await heartbeat(G, b?.member_id, { note: "after a leave" })).json;
+    check(va?.generation > c?.generation && vb?.generation === va?.generation,
+      "leaveGroup: a leave starts a new generation", `${c?.generation} -> ${va?.generation}`);
+    checkAssignment([va, vb], "jobs", 3, "after a leave");
+  }
+  // a subscribed topic grows: a new generation, the new partition dealt
+  {
+    const before = va?.generation;
+    await call("updateTopic", "/topics/jobs", { json: { partitions: 4 }, expect: 200, note: "members' topic grows" });
+    va = (await heartbeat(G, a?.member_id, { note: "the topic grew" })).json;
+    const vb = (await heartbeat(G, b?.member_id, { note: "the topic grew" })).json;
+    check(va?.generation > before, "heartbeatMember: a subscribed topic's new partition starts a new generation",
+      `${before} -> ${va?.generation}`);
+    checkAssignment([va, vb], "jobs", 4, "the topic grew");
+  }
+
+  // expiry: a member without heartbeats past its session_timeout_ms is gone
+  {
+    const E = "brief";
+    let y = await join(E, { topics: ["jobs"] }, { note: "default session" });
+    const x = await join(E, { topics: ["jobs"], session_timeout_ms: 200 }, { note: "session_timeout_ms 200" });
+    y = (await heartbeat(E, y?.member_id, { note: "the other joined" })).json;
+    checkAssignment([x, y], "jobs", 4, "two members, one short-lived");
+    await sleep(1000);
+    await heartbeat(E, x?.member_id, { expect: 409, code: "unknown_member", note: "session expired" });
+    const vy = (await heartbeat(E, y?.member_id, { note: "the other expired" })).json;
+    check(vy?.generation > y?.generation && sameJson(parts(vy), ["jobs/0", "jobs/1", "jobs/2", "jobs/3"]),
+      "heartbeatMember: after an expiry, a new generation and the other member holds every partition",
+      JSON.stringify(vy));
+    await leave(E, x?.member_id, { expect: 404, code: "member_not_found", note: "expired" });
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "an expired member" });
+    check(json?.groups?.find((g) => g.name === E)?.members === 1, "listGroups: an expired member is not counted",
+      JSON.stringify(json));
+    await leave(E, y?.member_id);
+    const { json: after } = await call("listGroups", "/groups", { expect: 200, note: "its last member left" });
+    check(!after?.groups?.some((g) => g.name === E), "listGroups: a group whose last member left (no offsets) is gone",
+      JSON.stringify(after));
+  }
+
+  // join: what the body may hold
+  {
+    const E = "edge";
+    const v = await join(E, { topics: ["jobs", "jobs"], session_timeout_ms: 1800000 },
+      { note: "a topic twice, the longest session" });
+    check(sameJson(parts(v), ["jobs/0", "jobs/1", "jobs/2", "jobs/3"]), "joinGroup: a topic named twice counts once",
+      JSON.stringify(v));
+    const w = await join(E, { topics: ["jobs"], session_timeout_ms: 100, auto_offset_reset: "latest" },
+      { note: "the shortest session" });
+    const raw = (await call("joinGroup", GM(E), { body: Buffer.from(JSON.stringify({ topics: ["jobs"] })),
+      expect: 201, note: "no Content-Type" })).json;
+    const form = (await call("joinGroup", GM(E), { body: JSON.stringify({ topics: ["jobs"] }),
+      headers: { "content-type": "application/x-www-form-urlencoded" }, expect: 201, note: "form type (curl -d)" })).json;
+    for (const m of [v, w, raw, form]) await leave(E, m?.member_id, { expect: m === w ? undefined : 204, note: "cleanup" });
+    const json = await join("caf%C3%A9%2Fteam%201", { topics: ["jobs"] },
+      { decoded: "café/team 1", note: "a percent-encoded group name" });
+    if (json) await leave("caf%C3%A9%2Fteam%201", json.member_id, { note: "cleanup" });
+  }
+  // join errors
+  {
+    const E = "edge";
+    const bad = (body, expect, code, note) => call("joinGroup", GM(E), { json: body, expect, code, note });
+    await bad({}, 400, "invalid_topics", "no topics");
+    await bad({ topics: "jobs" }, 400, "invalid_topics", "not an array");
+    await bad({ topics: [] }, 400, "invalid_topics", "empty");
+    await bad({ topics: Array.from({ length: 101 }, () => "jobs") }, 400, "invalid_topics", "101 topics");
+    await bad({ topics: ["jobs", 1] }, 400, "invalid_topics", "an item not a string");
+    await bad({ topics: ["jobs", "nope"] }, 404, "topic_not_found", "no such topic");
+    for (const t of [99, 1800001, "30000", 1000.5, null])
+      await bad({ topics: ["jobs"], session_timeout_ms: t }, 400, "invalid_session_timeout", `session_timeout_ms ${t}`);
+    for (const r of ["none", "EARLIEST", 1])
+      await bad({ topics: ["jobs"], auto_offset_reset: r }, 400, "invalid_auto_offset_reset", `auto_offset_reset ${r}`);
+    await bad({ topics: ["jobs"], group_instance_id: "x" }, 400, "unknown_field", "an unknown member");
+    const raw = (body, expect, code, note, type = "application/json") => call("joinGroup", GM(E), {
+      body, headers: { "content-type": type }, expect, code, note });
+    await raw("", 400, "invalid_json", "empty");
+    await raw('{"topics":', 400, "invalid_json", "truncated");
+    await raw('["jobs"]', 400, "invalid_json", "not an object");
+    await raw('{"topics":["jobs"],"topics":["jobs"]}', 400, "invalid_json", "duplicate member");
+    await raw('{"topics":["jobs"],"session_timeout_ms":99999999999999999999}', 400, "number_out_of_range", "1e20");
+    await raw(JSON.stringify({ topics: ["jobs"] }), 415, "unsupported_media_type", "text/plain", "text/plain");
+    await call("joinGroup", `${GM(E)}?session_timeout_ms=1000`, { json: { topics: ["jobs"] }, expect: 400,
+      code: "unknown_parameter" });
+    await call("joinGroup", GM(E), { token: null, json: { topics: ["jobs"] }, expect: 401, code: "unauthorized" });
+    const { json } = await call("listGroups", "/groups", { expect: 200, note: "after refused joins" });
+    check(!json?.groups?.some((g) => g.name === E), "joinGroup: a refused join adds no member", JSON.stringify(json));
+  }
+  // path errors of the member operations
+  const m = a?.member_id;
+  for (const [g, code, note] of [["g".repeat(256), "invalid_group_name", "256 bytes"],
+    ["%01", "invalid_group_name", "a control character"], ["a%zzb", "bad_path", "bad escape"]]) {
+    await call("joinGroup", GM(g), { json: { topics: ["jobs"] }, expect: 400, code, note });
+    await heartbeat(g, m, { expect: 400, code, note });
+    await leave(g, m, { expect: 400, code, note });
+    await readMember(g, m, "", { expect: 400, code, note });
+  }
+  await heartbeat(G, "m%zz", { expect: 400, code: "bad_path", note: "a bad escape in {member}" });
+  await leave(G, "m%00", { expect: 400, code: "bad_path", note: "NUL in {member}" });
+  await call("heartbeatMember", `${GM(G)}/${m}/heartbeat?x=1`, { expect: 400, code: "unknown_parameter" });
+  await call("leaveGroup", `${GM(G)}/${m}?x=1`, { expect: 400, code: "unknown_parameter" });
+  await heartbeat(G, m, { token: null, expect: 401, code: "unauthorized" });
+  await leave(G, m, { token: null, expect: 401, code: "unauthorized" });
+  await heartbeat(G, "nobody", { expect: 409, code: "unknown_member", note: "not an id" });
+  await leave(G, "nobody", { expect: 404, code: "member_not_found", note: "not an id" });
+  {
+    const { res } = await callRoute("MethodNotAllowed", "GET", `${GM(G)}/${m}/heartbeat`, { expect: 405 });
+    check(res.headers.get("allow") === "POST", "405: .../heartbeat allows POST", res.headers.get("allow"));
+    const { res: r2 } = await callRoute("MethodNotAllowed", "GET", GM(G), { expect: 405 });
+    check(r2.headers.get("allow") === "POST", "405: /groups/{group}/members allows POST", r2.headers.get("allow"));
+  }
+
+  // the last members leave: the group can be deleted
+  await leave(G, a?.member_id);
+  await leave(G, b?.member_id);
+  await call("commitGroupOffsets", GOFF, { json: { offsets: item }, expect: 200,
+    note: "no member: the group has none left" });
+  await call("deleteGroup", `/groups/${G}`, { expect: 204, note: "its members gone" });
+  await call("deleteTopic", "/topics/jobs", { expect: 204, note: "members done" });
+}
+
+// -- streams of a consumer group: ?group= starts at its offsets, &commit=auto commits --
+// On the streams server (--heartbeat-ms 200): a stream whose client has gone ends once
+// a write fails, so the heartbeats end a closed stream soon; the tests wait for that
+// (its access-log line) before going on, since a commit=auto stream commits until then.
+
+// The next block of 's' that is not a comment (a heartbeat), or null within 'ms'.
+async function nextNonComment(s, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) return null;
+    const b = await s.next(left);
+    if (!b || b.end || b.error || b.event !== undefined || b.dataLines.length || b.retry !== undefined) return b;
+  }
+}
+
+async function groupStreamScenarios(logPath) {
+  // closes a commit=auto stream and waits until the server has ended it
+  const closeAndWait = async (s, urlPath) => {
+    s.close();
+    check(await logShows(logPath, `"GET ${urlPath}" 200`), `${s.label}: the server ends the stream once the client has gone`);
+  };
+  await call("createTopic", "/topics", { json: { name: "feed", partitions: 2 }, expect: 201, note: "group streams" });
+  await produce("feed", [{ value: 0, partition: 0 }, { value: 1, partition: 0 }, { value: 2, partition: 0 },
+    { value: 0, partition: 1 }, { value: 1, partition: 1 }], "3 + 2 records");
+  const V = "viewers";
+  const GOFF = `/groups/${V}/offsets`;
+  const want = (o0, o1) => [{ topic: "feed", partition: 0, offset: o0, latest: 3, lag: 3 - o0 },
+    { topic: "feed", partition: 1, offset: o1, latest: 2, lag: 2 - o1 }];
+  {
+    const s = await openStream("streamTopic", `/topics/feed/stream?group=${V}&commit=auto&offset=earliest`,
+      { note: "a group with no offsets yet" });
+    if (s) {
+      await checkRetry(s);
+      const evs = await readEvents(s, 5, s.label);
+      check(evs.length === 5 && evs[4]?.ev.id === "0:3,1:2",
+        "streamTopic ?group: a group with no offsets starts where offset says", evs.map((e) => e.ev.id).join(" "));
+      // committed while the stream runs (at most once a second), not only at its end
+      let json;
+      const deadline = Date.now() + 5000;
+      do {
+        await sleep(200);
+        json = (await call("getGroupOffsets", GOFF, { expect: undefined, note: "commit=auto, stream open" })).json;
+      } while (!sameJson(json?.offsets, want(3, 2)) && Date.now() < deadline);
+      check(sameJson(json?.offsets, want(3, 2)),
+        "streamTopic &commit=auto: the delivered position is committed within a few seconds, while the stream runs",
+        JSON.stringify(json));
+      await produce("feed", [{ value: 2, partition: 1 }], "one more, delivered then committed at the end");
+      const [e] = await readEvents(s, 1, s.label);
+      check(e?.ev.id === "0:3,1:3", "streamTopic &commit=auto: a live record", e?.ev.id);
+      await closeAndWait(s, `/topics/feed/stream?group=${V}&commit=auto&offset=earliest`);
+    }
+  }
+  {
+    // the end of the stream commits what it delivered
+    let json;
+    const deadline = Date.now() + 5000;
+    do {
+      await sleep(100);
+      json = (await call("getGroupOffsets", GOFF, { expect: 200, note: "the stream closed" })).json;
+    } while (json?.offsets?.[1]?.offset !== 3 && Date.now() < deadline);
+    check(sameJson(json?.offsets?.map((o) => o.offset), [3, 3]),
+      "streamTopic &commit=auto: what was delivered is committed (within a second, or as the stream ends)", JSON.stringify(json));
+    const { json: list } = await call("listGroups", "/groups", { expect: 200, note: "a stream's group" });
+    check(sameJson(list?.groups?.find((g) => g.name === V), { name: V, members: 0, topics: ["feed"] }),
+      "listGroups: a stream's group, with its topic", JSON.stringify(list));
+  }
+  await produce("feed", [{ value: 3, partition: 0 }], "after the stream");
+  {
+    // a new ?group= stream starts at the group's offsets
+    const s = await openStream("streamTopic", `/topics/feed/stream?group=${V}`, { note: "starts at the group's offsets" });
+    if (s) {
+      await checkRetry(s);
+      const evs = await readEvents(s, 1, s.label);
+      const more = await nextNonComment(s, 300);
+      check(evs[0]?.json?.partition === 0 && evs[0]?.json?.offset === 3 && evs[0]?.ev.id === "0:4,1:3" && more === null,
+        "streamTopic ?group: a new stream starts at the group's committed offsets",
+        `${evs.map((e) => e.ev.id)} then ${JSON.stringify(more)}`);
+      s.close();
+    }
+  }
+  {
+    const s = await openStream("streamPartition", `/topics/feed/partitions/0/stream?group=${V}&offset=earliest`,
+      { note: "the group's offset wins over offset" });
+    if (s) {
+      const [e] = await readEvents(s, 1, s.label);
+      check(e?.json?.offset === 3, "streamPartition ?group: starts at the group's offset, not at offset=earliest",
+        e?.ev.data);
+      s.close();
+    }
+  }
+  {
+    const s = await openStream("streamPartition", `/topics/feed/partitions/0/stream?group=${V}&last_event_id=1`,
+      { note: "a resume id wins over the group" });
+    if (s) {
+      const [e] = await readEvents(s, 1, s.label);
+      check(e?.json?.offset === 1, "streamPartition ?group: a resume id wins over the group's offsets", e?.ev.data);
+      s.close();
+    }
+  }
+  {
+    // without commit=auto, nothing is committed
+    const before = (await call("getGroupOffsets", GOFF, { expect: 200, note: "before commit=none" })).json;
+    const s = await openStream("streamPartition", `/topics/feed/partitions/1/stream?group=${V}&commit=none&offset=earliest`,
+      { note: "commit=none" });
+    if (s) {
+      await produce("feed", [{ value: 3, partition: 1 }], "for commit=none");
+      const [e] = await readEvents(s, 1, s.label);
+      check(e?.json?.offset === 3, "streamPartition ?group&commit=none: starts at the group's offset", e?.ev.data);
+      await sleep(1500);
+      s.close();
+      await sleep(300);
+      const after = (await call("getGroupOffsets", GOFF, { expect: 200, note: "after commit=none" })).json;
+      check(sameJson(after?.offsets?.map((o) => o.offset), before?.offsets?.map((o) => o.offset)),
+        "streamPartition commit=none: the group's offsets are not moved", `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+    }
+  }
+  {
+    // a commit=auto stream whose group gets members ends, without committing
+    const s = await openStream("streamPartition", `/topics/feed/partitions/0/stream?group=takeover&commit=auto&offset=earliest`,
+      { note: "members join its group" });
+    if (s) {
+      await readEvents(s, 4, s.label);
+      const m = await join("takeover", { topics: ["feed"] }, { note: "while a commit=auto stream runs" });
+      await produce("feed", [{ value: 4, partition: 0 }], "a record for the stream to commit");
+      let last;
+      const t0 = Date.now();
+      do last = await s.next(5000); while (last && !last.end && !last.error);
+      check(last?.end === true && Date.now() - t0 < 5000,
+        "streamPartition &commit=auto: the stream ends once its group has members", JSON.stringify(last));
+      const { json } = await call("getGroupOffsets", "/groups/takeover/offsets", { expect: undefined,
+        note: "after its members came" });
+      check(!json?.offsets?.some((o) => o.offset > 4),
+        "streamPartition &commit=auto: nothing delivered after the members came is committed", JSON.stringify(json));
+      if (m) await leave("takeover", m.member_id, { note: "cleanup" });
+      s.close();
+      check(await logShows(logPath, '"GET /topics/feed/partitions/0/stream?group=takeover&commit=auto&offset=earliest" 200'),
+        `${s.label}: the stream is over`);
+    }
+  }
+  for (const op of ["streamPartition", "streamTopic"]) {
+    const u = op === "streamTopic" ? "/topics/feed/stream" : "/topics/feed/partitions/0/stream";
+    await streamError(op, `${u}?commit=auto`, { expect: 400, code: "invalid_parameter", note: "commit without group" });
+    await streamError(op, `${u}?group=${V}&commit=yes`, { expect: 400, code: "invalid_parameter", note: "commit=yes" });
+    await streamError(op, `${u}?group=`, { expect: 400, code: "invalid_group_name", note: "an empty group" });
+    await streamError(op, `${u}?group=%01`, { expect: 400, code: "invalid_group_name", note: "a control character" });
+    await streamError(op, `${u}?group=${"g".repeat(256)}`, { expect: 400, code: "invalid_group_name", note: "256 bytes" });
+  }
+  await call("deleteTopic", "/topics/feed", { expect: 204, note: "group streams done" });
+  await call("getGroupOffsets", GOFF, { expect: 404, code: "group_not_found", note: "its topic deleted" });
+}
+
+// -- consumer groups' offsets survive a restart: a server of its own, started twice --
+async function groupRestartScenarios() {
+  const saved = { base, TOKEN };
+  const stop = async (srv, note) => {
+    srv.child.kill("SIGTERM");
+    const result = await Promise.race([srv.ended, sleep(STOP_TIMEOUT_MS).then(() => null)]);
+    check(result?.code === 0, `groups: the server stops with exit status 0 (${note})`, JSON.stringify(result));
+    if (result?.code !== 0) srv.child.kill("SIGKILL");
+  };
+  let srv = await startOther("groups", []);
+  if (!srv) return;
+  try {
+    base = srv.base;
+    TOKEN = readFileSync(path.join(tmp, "groups", "admin.token"), "utf8").trim();
+    await call("createTopic", "/topics", { json: { name: "t", partitions: 2 }, expect: 201, note: "groups server" });
+    await produce("t", [{ value: 1, partition: 0 }, { value: 2, partition: 0 }], "groups server");
+    await call("commitGroupOffsets", "/groups/kept/offsets", { json: { offsets: [
+      { topic: "t", partition: 0, offset: 1 }, { topic: "t", partition: 1, offset: 0 }] }, expect: 200,
+    note: "before a restart" });
+    await call("commitGroupOffsets", "/groups/kept/offsets", { json: { offsets: [
+      { topic: "t", partition: 0, offset: 2 }] }, expect: 200, note: "the newer commit wins" });
+    await call("commitGroupOffsets", "/groups/dropped/offsets", { json: { offsets: [
+      { topic: "t", partition: 0, offset: 0 }] }, expect: 200, note: "before a restart" });
+    await call("deleteGroup", "/groups/dropped", { expect: 204, note: "before a restart" });
+    const crew = await join("crew", { topics: ["t"] }, { note: "before a restart" });
+    await stop(srv, "first run");
+    srv = await startOther("groups", []);
+    if (!srv) return;
+    base = srv.base;
+    const { json } = await call("getGroupOffsets", "/groups/kept/offsets", { expect: 200, note: "after a restart" });
+    check(JSON.stringify(json) === JSON.stringify({ group: "kept", offsets: [
+      { topic: "t", partition: 0, offset: 2, latest: 2, lag: 0 },
+      { topic: "t", partition: 1, offset: 0, latest: 0, lag: 0 }] }),
+    "groups: committed offsets survive a restart (the latest commit of each partition)", JSON.stringify(json));
+    await call("getGroupOffsets", "/groups/dropped/offsets", { expect: 404, code: "group_not_found",
+      note: "deleted before a restart" });
+    const { json: list } = await call("listGroups", "/groups", { expect: 200, note: "after a restart" });
+    check(JSON.stringify(list?.groups?.map((g) => g.name)) === '["kept"]',
+      "groups: after a restart, the groups are those committed and not deleted (membership is forgotten)",
+    JSON.stringify(list));
+    await heartbeat("crew", crew?.member_id, { expect: 409, code: "unknown_member", note: "after a restart" });
+    await readMember("crew", crew?.member_id, "", { expect: 409, code: "unknown_member", note: "after a restart" });
+    await leave("crew", crew?.member_id, { expect: 404, code: "member_not_found", note: "after a restart" });
+    const again = await join("crew", { topics: ["t"] }, { note: "again, after a restart" });
+    check(sameJson(parts(again), ["t/0", "t/1"]), "groups: after a restart, a member joins again",
+      JSON.stringify(again));
+    await stop(srv, "second run");
+  } catch (err) {
+    srv?.child.kill("SIGKILL");
+    throw err;
+  } finally {
+    base = saved.base;
+    TOKEN = saved.TOKEN;
+  }
+}
+
 // ---- connection limits: a second server ----
 
 const GET_HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: rill\r\n\r\n";
@@ -1311,6 +2162,8 @@ async function streamServerScenarios() {
       }
     }
 
+    await groupStreamScenarios(srv.logPath);
+
     // a resume id older than the log start: event: gap first
     await call("createTopic", "/topics", { json: { name: "gone", config: {
       "segment.bytes": 1024, "retention.ms": 1, "flush.policy": "interval" } }, expect: 201, note: "retention 1 ms" });
@@ -1346,6 +2199,21 @@ async function streamServerScenarios() {
         const [e] = await readEvents(s, 1, s.label);
         check(e?.ev.event === "gap" && e?.json?.from === 1 && e?.ev.id === `0:${e?.json?.to}`,
           "streamTopic: event: gap first, its id the vector after it", `${e?.ev.id} ${e?.ev.data}`);
+        s.close();
+      }
+    }
+    {
+      // a group's committed offset below the log start: its stream begins with a gap
+      await call("commitGroupOffsets", "/groups/behind/offsets", { json: { offsets: [
+        { topic: "gone", partition: 0, offset: 0 }] }, expect: 200, note: "below the log start" });
+      const s = await openStream("streamPartition", "/topics/gone/partitions/0/stream?group=behind",
+        { note: "the group's offset is below the log start" });
+      if (s) {
+        open.push(s);
+        const [e] = await readEvents(s, 1, s.label);
+        check(e?.ev.event === "gap" && e?.json?.from === 0 && e?.json?.to >= earliest,
+          "streamPartition ?group: a group's offset below the log start begins with event: gap",
+          `${e?.ev.id} ${e?.ev.data}`);
         s.close();
       }
     }
@@ -1441,6 +2309,7 @@ try {
     console.log(`     statuses seen: ${[...exercised].map(([id, s]) => `${id} ${[...s].sort().join("/")}`).join(", ")}`);
     await connectionLimitScenarios();
     await streamServerScenarios();
+    await groupRestartScenarios();
   }
 } catch (err) {
   check(false, "the contract test ran to the end", err.stack);

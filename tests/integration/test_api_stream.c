@@ -589,3 +589,76 @@ Test(api_stream, bad_positions_and_names_get_clear_errors)
     expect_problem("/topics/nope/partitions/0/stream", NULL, 404, "topic_not_found");
     ac_server_stop_clean(&srv);
 }
+
+/* The committed offset of partition 0 of 't' in 'group', or -1 (polls up to 10 s until
+ * it is at least 'want'). */
+static int64_t wait_committed(const char *group, int64_t want)
+{
+    int64_t got = -1;
+
+    for (int64_t deadline = clock_mono_ms() + WAIT_MS; clock_mono_ms() < deadline;) {
+        struct http_response r;
+        char path[128];
+
+        snprintf(path, sizeof(path), "/groups/%s/offsets", group);
+        ac_get(&srv, path, &r);
+        if (r.status == 200) {
+            json_t *j = ac_expect_json(&r, 200);
+            got = ac_int(json_array_get(json_object_get(j, "offsets"), 0), "offset");
+            json_decref(j);
+        }
+        http_response_release(&r);
+        if (got >= want)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return got;
+}
+
+Test(api_stream, a_group_stream_starts_at_the_commit_and_commits_as_it_goes)
+{
+    struct sse_client c;
+    struct http_response r;
+
+    ac_create_topic(&srv, "t", 1, NULL);
+    produce_n("t", 0, 0, 6);
+    ac_send_json(&srv, "POST", "/groups/g/offsets",
+                 "{\"offsets\":[{\"topic\":\"t\",\"partition\":0,\"offset\":2}]}", &r);
+    cr_assert(eq(long, r.status, 200));
+    http_response_release(&r);
+    open_stream(&c, "/topics/t/partitions/0/stream?group=g", NULL);
+    expect_partition_records(&c, 2, 4);
+    sse_close(&c);
+    /* commit=auto: a new group from the start, three events, gone: committed at 3 */
+    open_stream(&c, "/topics/t/stream?group=h&commit=auto&offset=earliest", NULL);
+    {
+        struct sse_event ev = {0};
+        for (int i = 0; i < 6; i++)
+            json_decref(next_record(&c, &ev));
+        sse_event_release(&ev);
+    }
+    cr_assert(eq(i64, wait_committed("h", 6), 6), "delivered events are committed");
+    sse_close(&c);
+    produce_n("t", 0, 6, 2);
+    open_stream(&c, "/topics/t/partitions/0/stream?group=h&commit=auto", NULL);
+    expect_partition_records(&c, 6, 2); /* from the commit, not from the start */
+    sse_close(&c);
+    cr_assert(eq(i64, wait_committed("h", 8), 8), "and on close");
+    ac_server_stop_clean(&srv);
+}
+
+Test(api_stream, group_stream_parameters_are_checked)
+{
+    struct http_response r;
+
+    ac_create_topic(&srv, "t", 1, NULL);
+    expect_problem("/topics/t/stream?commit=auto", NULL, 400, "invalid_parameter");
+    expect_problem("/topics/t/stream?group=g&commit=sometimes", NULL, 400, "invalid_parameter");
+    expect_problem("/topics/t/stream?group=%01", NULL, 400, "invalid_group_name");
+    ac_send_json(&srv, "POST", "/groups/busy/members", "{\"topics\":[\"t\"]}", &r);
+    cr_assert(eq(long, r.status, 201));
+    http_response_release(&r);
+    expect_problem("/topics/t/partitions/0/stream?group=busy", NULL, 409, "member_required");
+    ac_server_stop_clean(&srv);
+}
