@@ -15,6 +15,8 @@
 //    exactly the records produced after the restart: no duplicate, no gap.
 // 3. A topic stream of 2 partitions gets the records of both; its lastEventId is the
 //    vector of next offsets ("0:2,1:1").
+// 4. A group stream (?group=tab&commit=auto) commits what the tab was sent; the same
+//    URL opened again starts at the group's offset, not from zero.
 //
 // Usage: node sse.mjs   (RILL_BIN=/path/to/rill to test another binary,
 // CHROMIUM=/path/to/chromium for another browser)
@@ -372,6 +374,43 @@ async function topicStreamScenarios() {
   await closeStream("t");
 }
 
+// 4. A browser tab as a group's consumer: ?group=tab&commit=auto commits what it was
+//    sent; a new EventSource on the same URL (a tab opened again, with no Last-Event-ID)
+//    starts where the group is, not from zero.
+async function groupStreamScenarios() {
+  if (!await createTopic("t3", 1)) return;
+  const first = await produce("t3", [{ value: "g0" }, { value: "g1" }, { value: "g2" }],
+    "before the group stream");
+  if (!first) return;
+  const url = `/topics/t3/partitions/0/stream?group=tab&commit=auto&offset=earliest&access_token=${
+    encodeURIComponent(TOKEN)}`;
+  await openStream("g1", url);
+  const st = await waitFor(async () => {
+    const s = await streamState("g1");
+    return s.events.length >= 3 ? s : null;
+  }) ?? await streamState("g1");
+  checkPartitionEvents("group stream", st.events, first);
+  const committed = await waitFor(async () => {
+    const r = await api("GET", "/groups/tab/offsets");
+    return r.body?.offsets?.[0]?.offset === 3 ? r.body : null;
+  });
+  check(committed, "group stream: the group's offset is at what the tab was sent (3)",
+    JSON.stringify((await api("GET", "/groups/tab/offsets")).body));
+  await closeStream("g1");
+  const more = await produce("t3", [{ value: "g3" }, { value: "g4" }], "while the tab is closed");
+  if (!more) return;
+  await openStream("g2", url); /* the same URL: offset=earliest, but the group decides */
+  const again = await waitFor(async () => {
+    const s = await streamState("g2");
+    return s.events.length >= 2 ? s : null;
+  }) ?? await streamState("g2");
+  await sleep(300);
+  checkPartitionEvents("group stream opened again", (await streamState("g2")).events, more);
+  check(again.events[0]?.value?.offset === 3, "group stream opened again: starts at the commit, not at 0",
+    show(again.events[0]?.value));
+  await closeStream("g2");
+}
+
 // ---- run ----
 
 try {
@@ -397,6 +436,7 @@ try {
       `${res?.status()}`);
     await partitionStreamScenarios(port);
     await topicStreamScenarios();
+    await groupStreamScenarios();
   }
 } catch (err) {
   check(false, "the browser test ran to the end", err.stack);
