@@ -136,7 +136,7 @@ Test(api_fetch, timestamp_finds_the_first_offset_at_or_after_it)
             cr_assert(eq(sz, json_array_size(recs), 0), "%s", cases[i].query);
             cr_assert(eq(i64, ac_int(j, "next_offset"), 5), "%s", cases[i].query);
         } else {
-            cr_assert(gt(sz, json_array_size(recs), 0), "%s", cases[i].query);
+            cr_assert(ge(sz, json_array_size(recs), (0) + 1), "%s", cases[i].query);
             cr_assert(eq(i64, ac_int(json_array_get(recs, 0), "offset"), cases[i].first),
                       "%s", cases[i].query);
         }
@@ -168,7 +168,7 @@ Test(api_fetch, timestamp_with_out_of_order_times_finds_the_first_record_at_or_a
         if (cases[i].first == 4) {
             cr_assert(eq(sz, json_array_size(recs), 0), "%s", cases[i].query);
         } else {
-            cr_assert(gt(sz, json_array_size(recs), 0), "%s", cases[i].query);
+            cr_assert(ge(sz, json_array_size(recs), (0) + 1), "%s", cases[i].query);
             cr_assert(eq(i64, ac_int(json_array_get(recs, 0), "offset"), cases[i].first),
                       "%s", cases[i].query);
         }
@@ -295,7 +295,7 @@ Test(api_fetch, an_offset_below_the_log_start_is_416_with_earliest_and_latest)
         if (!earliest)
             nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
-    cr_assert(gt(i64, earliest, 0), "retention never moved the log start");
+    cr_assert(ge(i64, earliest, (0) + 1), "retention never moved the log start");
     ac_get(&srv, "/topics/old/partitions/0?offset=0", &r);
     p = ac_expect_problem(&r, 416, "offset_out_of_range");
     cr_assert(eq(i64, ac_int(p, "earliest"), earliest));

@@ -309,7 +309,7 @@ Test(api_stream, a_resume_past_deleted_records_says_gap_first)
         if (start > 2)
             break;
     }
-    cr_assert(gt(i64, start, 2), "retention deleted nothing");
+    cr_assert(ge(i64, start, (2) + 1), "retention deleted nothing");
     open_stream(&c, "/topics/t/partitions/0/stream", "Last-Event-ID: 2");
     cr_assert(eq(int, sse_next_event(&c, &ev, WAIT_MS), 1));
     cr_assert(eq(str, ev.event, "gap"), "got '%s'", ev.event);

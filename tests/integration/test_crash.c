@@ -150,7 +150,7 @@ Test(crash, kill_9_during_concurrent_produce_loses_nothing_acknowledged)
         atomic_store(&stop_producing, true);
         for (int i = 0; i < PRODUCERS; i++)
             pthread_join(t[i], NULL);
-        cr_assert(gt(int, atomic_load(&nacks), before), "cycle %d acknowledged nothing",
+        cr_assert(ge(int, atomic_load(&nacks), (before) + 1), "cycle %d acknowledged nothing",
                   cycle);
         cr_assert(eq(int, rillproc_restart(&server), 0));
         load_token();
@@ -163,6 +163,6 @@ Test(crash, kill_9_during_concurrent_produce_loses_nothing_acknowledged)
                       cycle, acks[i].partition, acks[i].offset);
         }
     }
-    cr_assert(gt(int, atomic_load(&nacks), CYCLES * 10), "too few writes to mean much");
+    cr_assert(ge(int, atomic_load(&nacks), (CYCLES * 10) + 1), "too few writes to mean much");
     cr_assert(eq(int, rillproc_stop(&server), 0));
 }

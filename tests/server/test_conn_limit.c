@@ -295,7 +295,7 @@ Test(conn_limit, concurrent_admits_never_exceed_the_limits)
         cr_assert(eq(uint, w[i].over, 0), "thread %u saw a count over its limit", i);
         refused += w[i].refused;
     }
-    cr_assert(gt(uint, refused, 0), "the limits never bit");
+    cr_assert(ge(uint, refused, (0) + 1), "the limits never bit");
     cr_assert(eq(uint, conn_limit_count(&cl, NULL), 0));
     cr_assert(eq(sz, conn_limit_addresses(&cl), 0));
 }

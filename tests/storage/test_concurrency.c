@@ -136,7 +136,7 @@ static void run(bool always, uint64_t segment_bytes)
     for (int i = 0; i < READERS; i++) {
         pthread_join(rt[i], NULL);
         cr_assert(eq(int, rs[i].errors, 0), "a reader saw a gap or a bad batch");
-        cr_assert(gt(i64, rs[i].reads, 0));
+        cr_assert(ge(i64, rs[i].reads, (0) + 1));
     }
     if (!always)
         cr_assert(eq(int, partition_flush(part, INT64_MAX), 0));
