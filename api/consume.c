@@ -275,6 +275,8 @@ static void answer_fetch(struct api_response *resp, struct fetch *f)
         reply_errno(resp, r, "reading the partition");
         return;
     }
+    if (r == 0 && f->offset < hw)
+        next = hw; /* compaction left nothing below the high watermark */
     buf_addstr(&b, "{\"topic\":");
     json_add_cstr(&b, f->topic->name);
     buf_printf(&b, ",\"partition\":%" PRId32 ",\"records\":[", f->partition);

@@ -263,6 +263,8 @@ static int read_one(const struct assignment *as, struct partition *p, int64_t po
         buf_release(&data);
         return r;
     }
+    if (r == 0 && pos < partition_high_watermark(p))
+        next = partition_high_watermark(p); /* compaction left nothing below it */
     while (r > 0 && at < data.len && *count < limit) {
         struct record_batch_header h;
         struct record_iter it;

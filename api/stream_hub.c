@@ -23,12 +23,13 @@ static void chunk_release(struct event_chunk *c)
 {
     buf_release(&c->text);
     free(c->starts);
+    free(c->offsets);
 }
 
 int64_t stream_format_batches(struct event_chunk *c, const struct buf *data, int64_t from,
                               int32_t partition)
 {
-    struct buf starts = BUF_INIT, json = BUF_INIT;
+    struct buf starts = BUF_INIT, offsets = BUF_INIT, json = BUF_INIT;
     size_t at = 0, first = 0;
 
     chunk_init(c, from);
@@ -55,37 +56,60 @@ int64_t stream_format_batches(struct event_chunk *c, const struct buf *data, int
             buf_addch(&c->text, '\n');
             end = c->text.len;
             buf_add(&starts, &end, sizeof(end));
+            buf_add(&offsets, &rec.offset, sizeof(rec.offset));
+            c->n++;
             c->end = rec.offset + 1;
         }
         at += record_batch_total(&h);
     }
     buf_release(&json);
     c->starts = (size_t *)(void *)buf_detach(&starts, NULL);
+    c->offsets = (int64_t *)(void *)buf_detach(&offsets, NULL);
     return c->end;
 }
 
+/* The index of the first event at or after 'offset'. */
+static size_t chunk_find(const struct event_chunk *c, int64_t offset)
+{
+    size_t lo = 0, hi = c->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (c->offsets[mid] < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Copies chunk events from *next on until 'out' holds 'budget' bytes: as they are (one
- * copy of a run of events), or with the id line of each replaced by add_id's. */
+ * copy of a run of events), or with the id line of each replaced by add_id's. Moves
+ * *next past what was copied (to the chunk's end once all of it was). */
 static void chunk_copy(const struct event_chunk *c, int64_t *next, struct buf *out,
                        size_t budget, hub_add_id add_id, void *arg)
 {
-    size_t i = (size_t)(*next - c->base), j = i, n = (size_t)(c->end - c->base);
+    size_t i = chunk_find(c, *next), j = i;
 
     if (!add_id) {
-        while (j < n && out->len + (c->starts[j] - c->starts[i]) < budget)
+        while (j < c->n && out->len + (c->starts[j] - c->starts[i]) < budget)
             j++;
         buf_add(out, c->text.data + c->starts[i], c->starts[j] - c->starts[i]);
-        *next = c->base + (int64_t)j;
-        return;
-    }
-    for (; i < n && out->len < budget; i++) {
-        const char *ev = c->text.data + c->starts[i], *end = c->text.data + c->starts[i + 1];
-        const char *body = (const char *)memchr(ev, '\n', (size_t)(end - ev)) + 1;
+    } else {
+        for (; j < c->n && out->len < budget; j++) {
+            const char *ev = c->text.data + c->starts[j];
+            const char *end = c->text.data + c->starts[j + 1];
+            const char *body = (const char *)memchr(ev, '\n', (size_t)(end - ev)) + 1;
 
-        add_id(arg, out, c->base + (int64_t)i + 1);
-        buf_add(out, body, (size_t)(end - body));
+            add_id(arg, out, c->offsets[j] + 1);
+            buf_add(out, body, (size_t)(end - body));
+        }
     }
-    *next = c->base + (int64_t)i;
+    if (j == c->n)
+        *next = c->end;
+    else if (j > i)
+        *next = c->offsets[j - 1] + 1;
 }
 
 int stream_format_read(struct partition *p, int32_t partition, int64_t *next,
@@ -96,6 +120,8 @@ int stream_format_read(struct partition *p, int32_t partition, int64_t *next,
     int64_t from = *next;
     int r = partition_read(p, from, max_bytes, &data);
 
+    if (r == 0 && from < partition_high_watermark(p))
+        *next = partition_high_watermark(p); /* compaction left nothing below it */
     if (r <= 0) {
         buf_release(&data);
         return r;
@@ -103,7 +129,7 @@ int stream_format_read(struct partition *p, int32_t partition, int64_t *next,
     stream_format_batches(&c, &data, from, partition);
     buf_release(&data);
     chunk_copy(&c, next, out, SIZE_MAX, add_id, arg);
-    r = (int)(c.end - c.base);
+    r = (int)c.n;
     chunk_release(&c);
     return r;
 }
@@ -189,15 +215,20 @@ static int extend(struct stream_hub *h)
 {
     struct buf data = BUF_INIT;
     struct event_chunk *c;
+    int64_t hw = partition_high_watermark(h->p);
     int r = partition_read(h->p, h->end, HUB_READ_BYTES, &data);
 
-    if (r <= 0) {
+    if (r < 0 || (r == 0 && h->end >= hw)) {
         buf_release(&data);
         return r;
     }
     c = xmalloc(sizeof(*c));
     stream_format_batches(c, &data, h->end, h->partition);
     buf_release(&data);
+    if (r == 0) { /* compaction left nothing below the high watermark: an empty chunk */
+        c->end = hw;
+        r = 1;
+    }
     h->end = c->end;
     c->prev = h->last;
     c->next = NULL;

@@ -25,12 +25,15 @@
 #include "common/buf.h"
 #include "storage/backend.h"
 
-/* The events of records [base, end) of one partition: event i (of record base + i) is
- * text[starts[i] .. starts[i + 1]), "id: <base + i + 1>\nevent: record\ndata: {...}\n\n"
- * (the id of a partition stream; a topic stream swaps in its own). */
+/* The events of the records in offsets [base, end) of one partition (compaction may
+ * have removed some: offsets need not be dense). Event i, of the record at offsets[i],
+ * is text[starts[i] .. starts[i + 1]), "id: <offsets[i] + 1>\nevent: record\ndata: {...}
+ * \n\n" (the id of a partition stream; a topic stream swaps in its own). */
 struct event_chunk {
     int64_t base, end;
-    size_t *starts; /* end - base + 1 entries */
+    size_t n;          /* events */
+    int64_t *offsets;  /* n, ascending */
+    size_t *starts;    /* n + 1 */
     struct buf text;
     struct event_chunk *prev, *next;
 };
@@ -90,12 +93,14 @@ int hub_copy(struct stream_hub *h, struct hub_cursor *c, struct buf *out, size_t
              hub_add_id add_id, void *arg);
 
 /* Formats records from 'from' on of whole batches 'data' (partition_read()) into a
- * chunk (base = 'from'). Returns the chunk's end (the offset after its last record). */
+ * chunk (base = 'from'). Returns the chunk's end: the offset after its last record, or
+ * 'from' when there is none. */
 int64_t stream_format_batches(struct event_chunk *c, const struct buf *data, int64_t from,
                               int32_t partition);
 /* Reads about max_bytes of the log from *next and appends the events (with ids) to
- * 'out', advancing *next. Returns the number of events, or -errno (-ERANGE if *next is
- * below the log start). */
+ * 'out', advancing *next (to the high watermark when compaction left nothing below
+ * it). Returns the number of events, or -errno (-ERANGE if *next is below the log
+ * start). */
 int stream_format_read(struct partition *p, int32_t partition, int64_t *next,
                        size_t max_bytes, struct buf *out, hub_add_id add_id, void *arg);
 

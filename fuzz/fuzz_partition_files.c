@@ -3,11 +3,12 @@
  * recovery trusts after a restart:
  *
  *   partition_read_recovery_point()  'recovery-point': "rill-recovery-point 1\n<offset>\n"
+ *   partition_read_clean_point()     'clean-point': "rill-clean-point 1\n<offset>\n"
  *   partition_checkpoint_matches()   'recovery-checkpoint':
  *                          "rill-checkpoint 1\n<log_end> <active base> <active size>\n"
  *   partition_parse_segment_name()   "<20 digits>.<ext>", the names of the segment files
  *
- * Input: arbitrary bytes, written as both files (one file and a symlink to it) into a
+ * Input: arbitrary bytes, written as all three files (one file and symlinks to it) into a
  * directory whose one segment is 00000000000000001200.log of 37 bytes, and read up to
  * its first NUL as a file name. The name is a heap copy of exactly its length + 1;
  * the files are read by io.c.
@@ -16,6 +17,9 @@
  *  - partition_read_recovery_point() gives what the format says: the offset when the file (at
  *    most 64 bytes) is the magic line, decimal digits without sign or spaces that fit
  *    an int64, and a newline ending the text (a C string: a NUL ends it); else 0;
+ *  - partition_read_clean_point() accepts by the same rule with its own magic line,
+ *    giving the offset, and is -EBADMSG for anything else (a malformed clean point
+ *    changes how recovery reads the log, so it is never taken for 0);
  *  - partition_checkpoint_matches() is true exactly when its sscanf() pattern converts all
  *    three numbers (as sscanf reads them: spaces skipped, optional sign) from a file
  *    of at most 256 bytes, the base is 1200 and the size 37; never for a base whose
@@ -25,6 +29,7 @@
  *    number at most INT64_MAX, and gives that number.
  * Seeds: fuzz/corpus/fuzz_partition_files/. */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ACTIVE_SIZE 37
 
 static char dir[4096];
-static int file_fd = -1; /* 'recovery-point'; 'recovery-checkpoint' links to it */
+static int file_fd = -1; /* 'recovery-point'; 'recovery-checkpoint' and 'clean-point'
+                            link to it */
 
 static void teardown(void)
 {
@@ -81,6 +87,9 @@ static void setup(void)
     snprintf(path, sizeof(path), "%s/recovery-checkpoint", dir);
     if (file_fd < 0 || symlink("recovery-point", path))
         abort();
+    snprintf(path, sizeof(path), "%s/clean-point", dir);
+    if (symlink("recovery-point", path))
+        abort();
     atexit(teardown);
 }
 
@@ -95,21 +104,41 @@ static bool add_digit(uint64_t *v, int d)
     return true;
 }
 
-static int64_t want_recovery_point(const char *text, size_t size)
+/* True, with the offset in *out, if 'text' is 'magic', digits and a newline. */
+static bool want_point(const char *text, size_t size, const char *magic, int64_t *out)
 {
-    static const char magic[] = "rill-recovery-point 1\n";
     const char *p = text;
     uint64_t v = 0;
 
     if (size > 64 || strncmp(text, magic, strlen(magic)))
-        return 0;
+        return false;
     p += strlen(magic);
     if (!isdigit((unsigned char)*p))
-        return 0;
+        return false;
     for (; isdigit((unsigned char)*p); p++)
         if (!add_digit(&v, *p - '0'))
-            return 0;
-    return strcmp(p, "\n") ? 0 : (int64_t)v;
+            return false;
+    if (strcmp(p, "\n"))
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+static int64_t want_recovery_point(const char *text, size_t size)
+{
+    int64_t v;
+
+    return want_point(text, size, "rill-recovery-point 1\n", &v) ? v : 0;
+}
+
+static void check_clean_point(const char *text, size_t size)
+{
+    int64_t want = -1, got = -2;
+    bool ok = want_point(text, size, "rill-clean-point 1\n", &want);
+    int ret = partition_read_clean_point(dir, &got);
+
+    if (ok ? ret != 0 || got != want : ret != -EBADMSG)
+        abort();
 }
 
 static const char *skip_space(const char *p)
@@ -199,9 +228,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, len);
     text[len] = '\0';
 
-    write_input(data, size); /* both files */
+    write_input(data, size); /* all three files */
     if (partition_read_recovery_point(dir) != want_recovery_point(text, size))
         abort();
+    check_clean_point(text, size);
 
     want = want_checkpoint(text, size);
     if ((want >= 0 && partition_checkpoint_matches(dir, ACTIVE_BASE) != (want == 1)) ||

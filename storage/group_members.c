@@ -291,8 +291,9 @@ static struct member *lookup(struct group_members *m, const char *group, const c
     return g ? find_member(g, member_id) : NULL;
 }
 
-int group_members_heartbeat(struct group_members *m, const char *group, const char *member_id,
-                            int64_t now_ms, struct member_view *out)
+/* The member's view, its session renewed with 'renew'. -ENOENT if not a member. */
+static int view_of(struct group_members *m, const char *group, const char *member_id,
+                   int64_t now_ms, bool renew, struct member_view *out)
 {
     struct mgroup *g;
     struct member *mb;
@@ -300,25 +301,24 @@ int group_members_heartbeat(struct group_members *m, const char *group, const ch
     pthread_mutex_lock(&m->lock);
     mb = lookup(m, group, member_id, now_ms, &g);
     if (mb) {
-        mb->last_seen_ms = now_ms;
+        if (renew)
+            mb->last_seen_ms = now_ms;
         fill_view(m, g, mb, out);
     }
     pthread_mutex_unlock(&m->lock);
     return mb ? 0 : -ENOENT;
 }
 
+int group_members_heartbeat(struct group_members *m, const char *group, const char *member_id,
+                            int64_t now_ms, struct member_view *out)
+{
+    return view_of(m, group, member_id, now_ms, true, out);
+}
+
 int group_members_view(struct group_members *m, const char *group, const char *member_id,
                        int64_t now_ms, struct member_view *out)
 {
-    struct mgroup *g;
-    struct member *mb;
-
-    pthread_mutex_lock(&m->lock);
-    mb = lookup(m, group, member_id, now_ms, &g);
-    if (mb)
-        fill_view(m, g, mb, out);
-    pthread_mutex_unlock(&m->lock);
-    return mb ? 0 : -ENOENT;
+    return view_of(m, group, member_id, now_ms, false, out);
 }
 
 int group_members_leave(struct group_members *m, const char *group, const char *member_id,

@@ -1,12 +1,15 @@
 /* partition.c: one partition's log (design in partition.h).
  *
- * Beside its segments a partition directory holds two small files, each replaced
- * atomically (tmp file, fdatasync, rename, fsync of the directory):
+ * Beside its segments a partition directory holds up to three small files, each
+ * replaced atomically (tmp file, fdatasync, rename, fsync of the directory):
  *
  *   recovery-checkpoint  a clean close wrote it; open removes it
  *                        rill-checkpoint 1\n<log_end> <active base> <active size>\n
  *   recovery-point       every byte of the log below <offset> is synced
  *                        rill-recovery-point 1\n<offset>\n
+ *   clean-point          a segment ending at or below <offset> may be compacted (its
+ *                        offsets skip); all of them are synced. Missing: none is.
+ *                        rill-clean-point 1\n<offset>\n
  *
  * e.g. 00000000000000000000.log, 00000000000000001200.log, 00000000000000002400.log
  * and "rill-recovery-point 1\n2400\n": the first two are on disk whole, the active
@@ -27,7 +30,9 @@
  *    and the partition is served read-only up to it;
  *  - every segment that extends past R is validated batch by batch (length bounds,
  *    magic, CRC-32C, baseOffset exactly the next expected), cut after its last valid
- *    batch, its indexes rebuilt, and fdatasync'ed;
+ *    batch, its indexes rebuilt, and fdatasync'ed. A whole, valid batch at the wrong
+ *    offset is no torn write (a tear leaves a short or garbled batch): it is damage,
+ *    served read-only up to it, and nothing is cut;
  *  - where such a segment ends short of the next segment's base (a closed segment was
  *    cut, or a newer segment's file is gone), the log ends: no flush makes anything
  *    durable past a byte it has not synced, so the later segments never held an
@@ -36,10 +41,28 @@
  *    corruption (read-only).
  * R below the first segment (retention moved the log start) scans every segment.
  *
+ * Compaction. With C the clean point, a segment whose successor starts at or below C
+ * is opened as compacted (segment_open()'s compacted_end): a baseOffset may skip ahead
+ * but every batch must end before the next segment, which the segment is taken to
+ * reach. The strict rule (exactly the next offset) stays for every other segment, so
+ * the torn-write rules above are unchanged where writes happen: compaction rewrites
+ * only segments below the recovery point, C never passes R (so R is taken as at least
+ * C), and a compacted segment is never cut or followed by dropped segments. C is
+ * written before the first rewritten segment is renamed into place. A malformed C
+ * (never written by us) leaves unknown which segments were rewritten: every closed
+ * segment is then opened as compacted and none is cut (damage makes the partition
+ * read-only instead), and C is rewritten. A missing C with compacted segments (lost
+ * by hand) makes them look damaged: read-only, nothing cut. Losing R as well is the
+ * one case that loses data: a compacted segment that ends early then looks cut by a
+ * crash, and the segments after it are dropped. Leftover *.cleaned files of a pass
+ * that did not commit are deleted (segment.h: a rename commits a segment whole).
+ *
  * Contents: segment lists; the recovery point; opening and recovery; waiters; group
- * commit; append and roll; retention; reads and time lookups; close with a checkpoint. */
+ * commit; append and roll; retention; compaction; reads and time lookups; close with a
+ * checkpoint. */
 #include "storage/partition.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
@@ -52,11 +75,14 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "storage/compact.h"
 #include "storage/io.h"
 
 #define CHECKPOINT_FILE "recovery-checkpoint"
 #define RECOVERY_POINT_FILE "recovery-point"
 #define RECOVERY_POINT_MAGIC "rill-recovery-point 1\n"
+#define CLEAN_POINT_FILE "clean-point"
+#define CLEAN_POINT_MAGIC "rill-clean-point 1\n"
 
 /* ---- segment lists ---- */
 
@@ -123,9 +149,10 @@ static size_t segment_for(const struct segment_list *l, int64_t offset)
 
 /* ---- the recovery point ---- */
 
-/* Reads 'recovery-point'. A missing file is 0, and so is a malformed one (logged):
- * scanning every segment is slow but never wrong. */
-int64_t partition_read_recovery_point(const char *dir)
+/* Reads <dir>/<name>: 'magic', then a decimal offset and a newline, at most 64 bytes.
+ * Returns 0 with *point set, -ENOENT, -EBADMSG (malformed) or another -errno. */
+static int read_point_file(const char *dir, const char *name, const char *magic,
+                           int64_t *point)
 {
     struct buf path = BUF_INIT;
     const char *at;
@@ -133,25 +160,49 @@ int64_t partition_read_recovery_point(const char *dir)
     long long v = -1;
     int ret;
 
-    buf_printf(&path, "%s/" RECOVERY_POINT_FILE, dir);
+    buf_printf(&path, "%s/%s", dir, name);
     ret = io_read_file(path.data, 64, &text, NULL);
-    if (ret == -ENOENT)
-        goto out;
-    if (!ret && !strncmp(text, RECOVERY_POINT_MAGIC, strlen(RECOVERY_POINT_MAGIC))) {
-        at = text + strlen(RECOVERY_POINT_MAGIC);
+    if (!ret && !strncmp(text, magic, strlen(magic))) {
+        at = text + strlen(magic);
         errno = 0;
         if (*at >= '0' && *at <= '9')
             v = strtoll(at, &end, 10);
         if (errno || v < 0 || strcmp(end, "\n"))
             v = -1;
     }
-    if (v < 0)
-        log_warn("partition '%s': unreadable " RECOVERY_POINT_FILE " (%s): scanning "
-                 "every segment", dir, ret ? strerror(-ret) : "malformed");
-out:
+    if (!ret)
+        ret = v < 0 ? -EBADMSG : 0;
+    if (!ret)
+        *point = (int64_t)v;
     free(text);
     buf_release(&path);
-    return v < 0 ? 0 : (int64_t)v;
+    return ret;
+}
+
+/* Reads 'recovery-point'. A missing file is 0, and so is a malformed one (logged):
+ * scanning every segment is slow but never wrong. */
+int64_t partition_read_recovery_point(const char *dir)
+{
+    int64_t v = 0;
+    int ret = read_point_file(dir, RECOVERY_POINT_FILE, RECOVERY_POINT_MAGIC, &v);
+
+    if (ret && ret != -ENOENT)
+        log_warn("partition '%s': unreadable " RECOVERY_POINT_FILE " (%s): scanning "
+                 "every segment", dir, ret == -EBADMSG ? "malformed" : strerror(-ret));
+    return ret ? 0 : v;
+}
+
+int partition_read_clean_point(const char *dir, int64_t *point)
+{
+    int ret = read_point_file(dir, CLEAN_POINT_FILE, CLEAN_POINT_MAGIC, point);
+
+    if (ret && ret != -ENOENT) {
+        log_warn("partition '%s': unreadable " CLEAN_POINT_FILE " (%s): every closed "
+                 "segment is taken as compacted",
+                 dir, ret == -EBADMSG ? "malformed" : strerror(-ret));
+        ret = -EBADMSG;
+    }
+    return ret;
 }
 
 /* Makes 'recovery-point' say 'point' unless that was already written or tried. Every
@@ -185,6 +236,8 @@ static void advance_recovery_point(struct partition *p, int64_t point)
 
 /* ---- opening ---- */
 
+static int raise_clean_point(struct partition *p, int64_t point);
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -214,8 +267,17 @@ bool partition_parse_segment_name(const char *name, const char *ext, int64_t *ba
     return true;
 }
 
+/* True if 'name' ends with 'suffix' (and has something before it). */
+static bool has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+
+    return n > k && !strcmp(name + n - k, suffix);
+}
+
 /* Lists the base offsets of the .log files in 'dir', ascending, and removes leftovers
- * of interrupted writes (*.tmp). */
+ * of interrupted writes (*.tmp) and compaction passes that did not commit (*.cleaned:
+ * a committed log no longer has that name; an index that still has it is rebuilt). */
 static int list_segments(const char *dir, int64_t **bases, size_t *n)
 {
     DIR *d = opendir(dir);
@@ -227,10 +289,10 @@ static int list_segments(const char *dir, int64_t **bases, size_t *n)
     *bases = xmalloc(cap * sizeof(**bases));
     *n = 0;
     while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
         int64_t base;
 
-        if (len > 4 && !strcmp(e->d_name + len - 4, ".tmp")) {
+        if (has_suffix(e->d_name, ".tmp") ||
+            has_suffix(e->d_name, SEGMENT_CLEANED_SUFFIX)) {
             struct buf p = BUF_INIT;
             buf_printf(&p, "%s/%s", dir, e->d_name);
             io_unlink(p.data);
@@ -279,6 +341,7 @@ out:
 static void partition_free(struct partition *p)
 {
     segment_list_put(p->segments);
+    pthread_mutex_destroy(&p->clean_lock);
     pthread_mutex_destroy(&p->waiter_lock);
     pthread_mutex_destroy(&p->append_lock);
     pthread_mutex_destroy(&p->list_lock);
@@ -317,9 +380,11 @@ static void drop_segments(struct partition *p, const int64_t *bases, size_t n,
 
 /* Opens the segments named in bases[0..n). After a crash ('clean' false), the ones
  * that extend past the recovery point 'rp' are validated, cut and synced, and a log
- * cut short ends there. Stops at the first corruption (read-only from there). */
+ * cut short ends there. Those ending at or below the clean point 'cp' are opened as
+ * compacted (rp >= cp: never cut). Stops at the first corruption (read-only from
+ * there). */
 static int open_segments(struct partition *p, const int64_t *bases, size_t n, bool clean,
-                         int64_t rp)
+                         int64_t rp, int64_t cp)
 {
     struct segment_list *l = list_new(n);
     int ret = 0;
@@ -329,6 +394,7 @@ static int open_segments(struct partition *p, const int64_t *bases, size_t n, bo
         struct segment_scan scan;
         struct segment *s;
         bool recover = !clean && (i == n - 1 || bases[i + 1] > rp);
+        int64_t compacted_end = i + 1 < n && bases[i + 1] <= cp ? bases[i + 1] : -1;
 
         if (l->n) {
             int64_t expected = segment_next_offset(l->segs[l->n - 1]);
@@ -345,7 +411,7 @@ static int open_segments(struct partition *p, const int64_t *bases, size_t n, bo
                 break;
             }
         }
-        ret = segment_open(&s, p->dir, bases[i], recover, &scan);
+        ret = segment_open(&s, p->dir, bases[i], compacted_end, recover, &scan);
         if (ret) {
             log_error("partition '%s': cannot open segment %020" PRId64 ": %s", p->dir,
                       bases[i], strerror(-ret));
@@ -377,9 +443,9 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
 {
     struct partition *p = xcalloc(1, sizeof(*p));
     struct buf cp = BUF_INIT;
-    int64_t *bases = NULL, end, rp;
+    int64_t *bases = NULL, end, rp, rp_file, clean_point = 0;
     size_t n = 0;
-    bool clean;
+    bool clean, clean_point_bad;
     int ret;
 
     p->dir = xstrdup(dir);
@@ -390,6 +456,7 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
     pthread_mutex_init(&p->sync_lock, NULL);
     pthread_cond_init(&p->sync_cond, NULL);
     pthread_mutex_init(&p->waiter_lock, NULL);
+    pthread_mutex_init(&p->clean_lock, NULL);
     atomic_init(&p->nwaiters, 0);
     atomic_init(&p->error, 0);
 
@@ -398,7 +465,15 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
         ret = list_segments(dir, &bases, &n);
     if (ret)
         goto fail;
-    rp = partition_read_recovery_point(dir);
+    rp = rp_file = partition_read_recovery_point(dir);
+    ret = partition_read_clean_point(dir, &clean_point);
+    clean_point_bad = ret == -EBADMSG;
+    if (clean_point_bad)
+        clean_point = INT64_MAX;
+    else if (ret)
+        clean_point = 0;
+    if (clean_point > rp)
+        rp = clean_point; /* every byte below the clean point is synced */
     if (n == 0) {
         struct segment *s;
         ret = segment_create(&s, dir, 0); /* its name is synced by the first flush */
@@ -409,7 +484,7 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
         clean = true;
     } else {
         clean = partition_checkpoint_matches(dir, bases[n - 1]);
-        ret = open_segments(p, bases, n, clean, rp);
+        ret = open_segments(p, bases, n, clean, rp, clean_point);
         if (ret)
             goto fail;
     }
@@ -428,11 +503,16 @@ int partition_open(struct partition **out, const char *dir, int32_t id,
     atomic_init(&p->high_watermark, end);
     p->durable = end;
     p->last_sync_ms = clock_wall_ms();
-    p->recovery_point = p->recovery_point_tried = rp;
+    p->recovery_point = p->recovery_point_tried = clean_point_bad ? rp_file : rp;
+    p->clean_point = clean_point_bad ? 0 : clean_point;
+    p->clean_to = p->segments->segs[0]->base_offset; /* nothing known to be clean */
+    p->tombstone_due = INT64_MIN;
     /* Every segment before the active one is synced: a clean close synced them, or
      * recovery did just now. */
     if (!partition_error(p))
         advance_recovery_point(p, active_segment(p)->base_offset);
+    if (clean_point_bad && !partition_error(p))
+        raise_clean_point(p, active_segment(p)->base_offset);
     if (!clean && n)
         log_info("partition '%s': recovered to offset %" PRId64
                  " (recovery point %" PRId64 ")", dir, end, rp);
@@ -806,6 +886,11 @@ int partition_apply_retention(struct partition *p, int64_t now_ms)
     size_t drop = 0;
     int64_t ms, bytes, durable;
 
+    /* Not while compaction swaps a segment (a removed segment's files go by name), and
+     * without waiting for a pass that may take minutes: this runs on the thread that
+     * syncs for durable produces. Retention comes round again. */
+    if (pthread_mutex_trylock(&p->clean_lock))
+        return 0;
     pthread_mutex_lock(&p->append_lock);
     old = p->segments;
     ms = p->config.retention_ms;
@@ -845,7 +930,188 @@ int partition_apply_retention(struct partition *p, int64_t now_ms)
                  p->dir, drop, drop == 1 ? "" : "s", partition_log_start(p));
     }
     pthread_mutex_unlock(&p->append_lock);
+    pthread_mutex_unlock(&p->clean_lock);
     return (int)drop;
+}
+
+/* ---- compaction ---- */
+
+static bool partition_is_deleted(struct partition *p)
+{
+    bool deleted;
+
+    pthread_mutex_lock(&p->waiter_lock);
+    deleted = p->deleted;
+    pthread_mutex_unlock(&p->waiter_lock);
+    return deleted;
+}
+
+/* Makes 'clean-point' say at least 'point', before any segment below it is renamed
+ * into place compacted (else recovery would take its gaps for damage). Every byte
+ * below 'point' must be synced. Under clean_lock, or at open. */
+static int raise_clean_point(struct partition *p, int64_t point)
+{
+    struct buf text = BUF_INIT;
+    int ret;
+
+    if (point <= p->clean_point)
+        return 0;
+    buf_printf(&text, CLEAN_POINT_MAGIC "%" PRId64 "\n", point);
+    ret = io_replace_file(p->dir, CLEAN_POINT_FILE, text.data, text.len, 0644);
+    buf_release(&text);
+    if (ret)
+        log_warn("partition '%s': cannot write " CLEAN_POINT_FILE ": %s", p->dir,
+                 strerror(-ret));
+    else
+        p->clean_point = point;
+    return ret;
+}
+
+/* How many segments of 'l', from the first, compaction may rewrite: closed ones that
+ * end at or below the recovery point. Their bytes are synced, so a superseding record
+ * is durable before what it supersedes goes, and recovery never cuts them. */
+static size_t cleanable_segments(struct partition *p, const struct segment_list *l)
+{
+    int64_t rp;
+    size_t k = 0;
+
+    pthread_mutex_lock(&p->sync_lock);
+    rp = p->recovery_point;
+    pthread_mutex_unlock(&p->sync_lock);
+    while (k + 1 < l->n && l->segs[k + 1]->base_offset <= rp)
+        k++;
+    return k;
+}
+
+/* Maps the keys of the segments among the first k that end past clean_to (the dirty
+ * ones: below clean_to each key is already in one record at most), until the map's
+ * budget is spent. Sets *covered to how many segments from the first the pass can
+ * compact: each record there is checked against every later one in the map. */
+static int map_dirty(struct partition *p, const struct segment_list *l, size_t k,
+                     struct compact_map *m, size_t *covered)
+{
+    bool mapped = false;
+    size_t i;
+    int ret = 0;
+
+    for (i = 0; i < k && !ret; i++) {
+        if (l->segs[i + 1]->base_offset <= p->clean_to)
+            continue;
+        if (mapped && compact_map_bytes(m) >= COMPACT_MAP_BUDGET)
+            break;
+        ret = compact_map_add_segment(m, l->segs[i]);
+        mapped = true;
+    }
+    *covered = i;
+    return ret;
+}
+
+/* Publishes the committed segment 's' in place of 'old' (same base offset). The old
+ * one's files are already replaced by name, so it must not remove them: readers that
+ * still hold it read its unlinked files until they let go. */
+static void replace_segment(struct partition *p, struct segment *old, struct segment *s)
+{
+    struct segment_list *cur, *l;
+    bool found = false;
+
+    pthread_mutex_lock(&p->append_lock);
+    cur = p->segments;
+    l = list_new(cur->n);
+    for (size_t i = 0; i < cur->n; i++) {
+        if (cur->segs[i] == old) {
+            l->segs[i] = s; /* takes the caller's reference */
+            found = true;
+            continue;
+        }
+        segment_get(cur->segs[i]);
+        l->segs[i] = cur->segs[i];
+    }
+    assert(found); /* clean_lock keeps retention, the only remover, away */
+    swap_list(p, l);
+    pthread_mutex_unlock(&p->append_lock);
+}
+
+/* Compacts 'old' by 'rules'; 'clean_end' (synced, a segment boundary past 'old')
+ * becomes the clean point if it is not yet. Returns 1 if rewritten, 0 if nothing went,
+ * or -errno (the old segment stays). */
+static int compact_one(struct partition *p, struct segment *old,
+                       const struct compact_rules *rules, int64_t clean_end, int64_t *due)
+{
+    struct compact_outcome o;
+    struct segment *s;
+    int ret = compact_segment(old, p->dir, rules, &s, &o);
+
+    if (ret)
+        return ret;
+    if (o.tombstone_due < *due)
+        *due = o.tombstone_due;
+    if (!s)
+        return 0;
+    /* A deleted topic's directory is gone, or is already another topic's. */
+    if (partition_is_deleted(p)) {
+        segment_discard(s);
+        return -ENOENT;
+    }
+    ret = raise_clean_point(p, clean_end);
+    if (!ret)
+        ret = segment_commit_cleaned(s);
+    if (ret) {
+        segment_discard(s);
+        return ret;
+    }
+    replace_segment(p, old, s);
+    log_info("partition '%s': compacted segment %020" PRId64 ": %" PRIu64
+             " records kept, %" PRIu64 " removed",
+             p->dir, old->base_offset, o.kept, o.removed);
+    return 1;
+}
+
+int partition_compact(struct partition *p, int64_t now_ms, int64_t delete_retention_ms)
+{
+    struct compact_rules rules = {NULL, now_ms,
+                                  delete_retention_ms > 0 ? delete_retention_ms : 0};
+    struct compact_map *m = NULL;
+    struct segment_list *l;
+    int64_t due = INT64_MAX;
+    size_t k, covered;
+    int ret = 0, rewritten = 0;
+
+    pthread_mutex_lock(&p->clean_lock);
+    if (partition_error(p)) {
+        pthread_mutex_unlock(&p->clean_lock);
+        return -EROFS; /* a damaged log is left as it is */
+    }
+    l = partition_segments(p);
+    k = cleanable_segments(p, l);
+    /* Nothing new to compact, and no kept tombstone has expired since the last pass. */
+    if (!k || (p->clean_to >= l->segs[k]->base_offset && now_ms <= p->tombstone_due))
+        goto out;
+    m = compact_map_new();
+    ret = map_dirty(p, l, k, m, &covered);
+    if (ret)
+        goto out;
+    rules.map = m;
+    /* In offset order: a tombstone goes only after what it deletes went before it. The
+     * clean point goes to the end of every cleanable segment (never below an earlier
+     * one, whatever this pass covers). */
+    for (size_t i = 0; i < covered && ret >= 0; i++) {
+        ret = compact_one(p, l->segs[i], &rules, l->segs[k]->base_offset, &due);
+        if (ret > 0)
+            rewritten++;
+    }
+    if (ret >= 0) {
+        p->clean_to = l->segs[covered]->base_offset;
+        p->tombstone_due = due;
+        ret = rewritten;
+    }
+out:
+    compact_map_free(m);
+    segment_list_put(l);
+    pthread_mutex_unlock(&p->clean_lock);
+    if (ret < 0)
+        log_warn("partition '%s': compaction stopped after %d segment%s: %s", p->dir,
+                 rewritten, rewritten == 1 ? "" : "s", strerror(-ret));
+    return ret;
 }
 
 /* ---- reading ---- */
@@ -911,7 +1177,7 @@ int partition_for_each(struct partition *p, int64_t from,
         buf_reset(&b);
         n = partition_read(p, from, 1 << 20, &b);
         if (n <= 0) {
-            ret = n ? n : -EIO; /* 0 below the high watermark: cannot be */
+            ret = n; /* 0: compaction left nothing up to the high watermark */
             break;
         }
         while (!ret && at < b.len) {

@@ -1,7 +1,10 @@
 /* partition.h: one partition's log: an ordered list of segments, one writer at a time,
  * readers without locks, and durability by group commit.
  *
- * Offsets are dense from the log start. Three marks move up, in this order:
+ * Offsets are dense from the log start, until log compaction (partition_compact())
+ * removes superseded records from closed segments: survivors keep their offsets, so a
+ * compacted log has gaps, and a read from a removed offset starts at the next record
+ * that survives. Three marks move up, in this order:
  *   log_end         next offset to assign; bytes up to it are written (page cache)
  *   durable         bytes up to it are fdatasync'ed
  *   high_watermark  what readers see: log_end for flush.policy=interval, durable for
@@ -96,6 +99,15 @@ struct partition {
     void *sync_arg;
     void *owner;              /* opaque to the partition: its topic */
     _Atomic bool sync_queued; /* owner's bookkeeping for sync_requested */
+
+    /* Log maintenance: one compaction or retention pass at a time. Taken before
+     * append_lock, never while holding it. */
+    pthread_mutex_t clean_lock;
+    int64_t clean_point;   /* under clean_lock: what 'clean-point' on disk says */
+    int64_t clean_to;      /* under clean_lock: below it each key is in one record at
+                              most (compacted against every later key up to here) */
+    int64_t tombstone_due; /* under clean_lock: a kept tombstone expires once the
+                              clock passes this; INT64_MIN: unknown */
 };
 
 /* Opens (creating if needed) the partition in 'dir', recovering as the clean-shutdown
@@ -166,8 +178,23 @@ void partition_unwatch(struct partition *p, struct partition_waiter *w);
  * remain (Kafka's rules); the log start moves up. The active segment stays, and so
  * does a segment not yet synced (it goes after the next flush). Readers that hold a
  * deleted segment keep reading it; its files go with the last reference. Returns the
- * number of segments deleted. */
+ * number of segments deleted (0 at once while a compaction pass runs). The store skips
+ * it for cleanup.policy=compact topics (as Kafka does for "compact" without "delete"). */
 int partition_apply_retention(struct partition *p, int64_t now_ms);
+
+/* Log compaction (cleanup.policy=compact; rules in compact.h): in the closed segments
+ * that are synced (below the recovery point), removes every record that a later one
+ * with the same key supersedes, and tombstones whose timestamp is more than
+ * 'delete_retention_ms' before 'now_ms'. The active segment is never touched. Offsets,
+ * the log start and the high watermark do not change. Each rewritten segment is
+ * swapped in atomically on disk and in memory (segment_commit_cleaned()); readers
+ * holding the old one keep reading it. A pass does nothing unless segments were added
+ * since the last one or a kept tombstone has expired since. Blocks on I/O for as long
+ * as the rewriting takes: call it from a background thread. Returns the number of
+ * segments rewritten, or -EROFS (the partition failed: a damaged log is not touched),
+ * -EBADMSG (corrupt data met), -EIO, -ENOSPC... (segments rewritten before the error
+ * stay rewritten; the rest of the log is as it was). */
+int partition_compact(struct partition *p, int64_t now_ms, int64_t delete_retention_ms);
 
 /* For flush.policy=interval: syncs if there is unsynced data and flush.ms has passed
  * since the last sync. Returns 0 or -errno. */
@@ -175,19 +202,24 @@ int partition_flush_if_due(struct partition *p, int64_t now_ms);
 
 /* Appends to 'out' whole batches holding records from 'offset' on (the first batch may
  * start before it: skip records below 'offset'), below the high watermark, about
- * 'max_bytes' at most but always at least one batch when one exists. Returns the number
- * of batches (0 when offset == high watermark), -ERANGE if offset is below the log
- * start or above the high watermark, -EBADMSG if the data there is corrupt, -EIO. */
+ * 'max_bytes' at most but always at least one batch when one exists. Compaction may
+ * have removed 'offset': the first record is then a later one, and between batches
+ * offsets may skip (the next offset to read is the last record's + 1, never the
+ * count of records). Returns the number of batches: 0 when offset == high watermark,
+ * and also when compaction left no record from 'offset' up to the high watermark (the
+ * reader is then at the high watermark); -ERANGE if offset is below the log start or
+ * above the high watermark, -EBADMSG if the data there is corrupt, -EIO. */
 int partition_read(struct partition *p, int64_t offset, size_t max_bytes, struct buf *out);
 
-/* Calls fn on every record from offset 'from' up to the high watermark, in order,
- * until fn returns non-zero (which is returned). Returns 0 at the end, or -errno
- * (-ERANGE for 'from' outside the log, -EBADMSG for corrupt data). */
+/* Calls fn on every record from offset 'from' up to the high watermark, in order (with
+ * gaps where compaction removed records), until fn returns non-zero (which is
+ * returned). Returns 0 at the end, or -errno (-ERANGE for 'from' outside the log,
+ * -EBADMSG for corrupt data). */
 int partition_for_each(struct partition *p, int64_t from,
                        int (*fn)(void *arg, const struct record *r), void *arg);
 
-/* The first offset whose record timestamp is >= ts, or the high watermark if none.
- * Returns 0 or -errno. */
+/* The first offset whose record timestamp is >= ts, or the high watermark if none
+ * (an offset that holds a record: compaction's gaps are skipped). Returns 0 or -errno. */
 int partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offset);
 
 static inline int64_t partition_log_start(struct partition *p)
@@ -214,6 +246,9 @@ void segment_list_put(struct segment_list *l);
 
 /* Readers of the partition directory's files: exposed for tests and fuzzing. */
 int64_t partition_read_recovery_point(const char *dir);
+/* Reads 'clean-point' into *point: 0, -ENOENT (no file: nothing compacted), or
+ * -EBADMSG (malformed, logged). */
+int partition_read_clean_point(const char *dir, int64_t *point);
 bool partition_checkpoint_matches(const char *dir, int64_t active_base);
 bool partition_parse_segment_name(const char *name, const char *ext, int64_t *base);
 

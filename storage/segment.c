@@ -1,7 +1,8 @@
 /* segment.c: one segment of a partition log (format and invariants in segment.h).
  *
  * Contents: file naming and opening; scanning the log (recovery and index rebuild);
- * index checks at open; append; lookups by offset and time; reads. */
+ * index checks at open; append; staged (compacted) segments and their commit; lookups
+ * by offset and time; reads. */
 #include "storage/segment.h"
 
 #include <errno.h>
@@ -23,7 +24,7 @@
 static void file_path(struct buf *out, const struct segment *s, const char *ext)
 {
     buf_reset(out);
-    buf_printf(out, "%s.%s", s->path, ext);
+    buf_printf(out, "%s.%s%s", s->path, ext, s->staged ? SEGMENT_CLEANED_SUFFIX : "");
 }
 
 static struct segment *segment_alloc(const char *dir, int64_t base)
@@ -44,6 +45,7 @@ static struct segment *segment_alloc(const char *dir, int64_t base)
     atomic_init(&s->remove_on_close, false);
     s->dir_synced = true; /* an existing segment; segment_create says otherwise */
     s->time_indexed_max = INT64_MIN;
+    s->compacted_end = -1;
     return s;
 }
 
@@ -77,25 +79,25 @@ void segment_put(struct segment *s)
         segment_free(s);
 }
 
-/* Opens the three files; 'create' makes them and fails if the log exists. */
-static int open_files(struct segment *s, bool create)
+/* Opens the three files, the log with 'log_flags' and the indexes with 'index_flags'
+ * (both with O_RDWR). */
+static int open_files(struct segment *s, int log_flags, int index_flags)
 {
     struct buf p = BUF_INIT;
-    int flags = O_RDWR | O_CREAT | (create ? O_EXCL : 0);
     int fd;
 
     file_path(&p, s, "log");
-    fd = io_open(p.data, create ? flags : O_RDWR, 0644);
+    fd = io_open(p.data, O_RDWR | log_flags, 0644);
     if (fd < 0)
         goto out;
     s->log_fd = fd;
     file_path(&p, s, "index");
-    fd = io_open(p.data, O_RDWR | O_CREAT | (create ? O_TRUNC : 0), 0644);
+    fd = io_open(p.data, O_RDWR | index_flags, 0644);
     if (fd < 0)
         goto out;
     s->index_fd = fd;
     file_path(&p, s, "timeindex");
-    fd = io_open(p.data, O_RDWR | O_CREAT | (create ? O_TRUNC : 0), 0644);
+    fd = io_open(p.data, O_RDWR | index_flags, 0644);
     if (fd < 0)
         goto out;
     s->time_fd = fd;
@@ -108,7 +110,7 @@ out:
 int segment_create(struct segment **out, const char *dir, int64_t base)
 {
     struct segment *s = segment_alloc(dir, base);
-    int ret = open_files(s, true);
+    int ret = open_files(s, O_CREAT | O_EXCL, O_CREAT | O_TRUNC);
 
     if (ret) {
         segment_free(s);
@@ -210,9 +212,25 @@ static size_t claimed_size(const uint8_t *p)
     return RECORD_BATCH_LOG_OVERHEAD + (size_t)len;
 }
 
+/* Whether a checked batch may come where 'expected' is the next offset: exactly there
+ * in a dense segment. In a compacted one anywhere from there on, ending below the
+ * next segment, with relative offsets that fit the index's u32 (baseOffset is outside
+ * the CRC: these bounds are all that catch a damaged one there). */
+static bool batch_follows(const struct segment *s, const struct record_batch_header *h,
+                          int64_t expected)
+{
+    int64_t end = s->compacted_end;
+
+    if (end < 0)
+        return h->base_offset == expected;
+    return h->base_offset >= expected && h->base_offset < end &&
+           h->last_offset_delta < end - h->base_offset &&
+           h->base_offset - s->base_offset <= (int64_t)UINT32_MAX - h->last_offset_delta;
+}
+
 /* Walks the batches of the log from 'pos' (where baseOffset 'offset' is expected),
- * validating each (bounds, magic, CRC, records, exact baseOffset), feeding 'b' if
- * given, until the end of the file or the first bad batch. */
+ * validating each (bounds, magic, CRC, records, baseOffset as batch_follows() says),
+ * feeding 'b' if given, until the end of the file or the first bad batch. */
 static void scan_log(struct segment *s, uint64_t pos, int64_t offset,
                      struct index_builder *b, struct segment_scan *out)
 {
@@ -269,8 +287,13 @@ static void scan_log(struct segment *s, uint64_t pos, int64_t offset,
                 out->error = -EBADMSG; /* a torn tail, or a length that cannot be */
                 goto out;
             }
-            if (record_batch_check(p, avail, &h) || h.base_offset != out->next_offset) {
+            if (record_batch_check(p, avail, &h)) {
                 out->error = -EBADMSG;
+                goto out;
+            }
+            if (!batch_follows(s, &h, out->next_offset)) {
+                out->error = -EBADMSG;
+                out->misplaced = true;
                 goto out;
             }
             if (b)
@@ -330,7 +353,9 @@ static int rebuild(struct segment *s, bool cut, struct segment_scan *scan)
     }
     if (b.index_entries)
         last_pos = load_be32((const uint8_t *)b.index.data + b.index.len - 4);
-    if (cut && scan->valid_bytes < scan->file_bytes) {
+    /* A torn write leaves a batch cut short or garbage, never a whole valid batch at
+     * the wrong offset: that is damage, to report, not a tail to cut. */
+    if (cut && scan->valid_bytes < scan->file_bytes && !scan->misplaced) {
         log_warn("segment '%s.log': cutting %" PRIu64 " bytes of torn or invalid tail at "
                  "position %" PRIu64,
                  s->path, scan->file_bytes - scan->valid_bytes, scan->valid_bytes);
@@ -457,15 +482,17 @@ out:
     return ret;
 }
 
-int segment_open(struct segment **out, const char *dir, int64_t base, bool recover,
-                 struct segment_scan *scan)
+int segment_open(struct segment **out, const char *dir, int64_t base,
+                 int64_t compacted_end, bool recover, struct segment_scan *scan)
 {
     struct segment *s = segment_alloc(dir, base);
     uint64_t tail_pos;
     int64_t tail_offset;
     off_t size;
-    int ret = open_files(s, false);
+    int ret;
 
+    s->compacted_end = compacted_end;
+    ret = open_files(s, 0, O_CREAT);
     if (ret)
         goto fail;
     if (recover) {
@@ -491,6 +518,8 @@ done:
         log_error("segment '%s.log': corrupt batch at position %" PRIu64
                   " (offset %" PRId64 "); not serving from there on",
                   s->path, scan->valid_bytes, scan->next_offset);
+    else if (compacted_end >= 0) /* what compaction removed at the end is still ours */
+        atomic_store(&s->next_offset, compacted_end);
     *out = s;
     return 0;
 fail:
@@ -533,11 +562,15 @@ int segment_append(struct segment *s, const struct iovec *iov, int iovcnt, size_
                    bool *torn)
 {
     uint64_t pos = atomic_load_explicit(&s->size, memory_order_relaxed);
+    int64_t next = atomic_load_explicit(&s->next_offset, memory_order_relaxed);
     int ret;
 
     *torn = false;
-    if (base_offset != atomic_load_explicit(&s->next_offset, memory_order_relaxed) ||
-        record_count <= 0 || pos + len > UINT32_MAX)
+    if (record_count <= 0 || pos + len > UINT32_MAX)
+        return -EINVAL;
+    if (s->compacted_end < 0 ? base_offset != next
+                             : base_offset < next ||
+                                   record_count > s->compacted_end - base_offset)
         return -EINVAL;
     ret = io_pwritev_full(s->log_fd, iov, iovcnt, (off_t)pos);
     if (ret) {
@@ -559,6 +592,94 @@ int segment_append(struct segment *s, const struct iovec *iov, int iovcnt, size_
 int segment_sync(struct segment *s)
 {
     return io_fdatasync(s->log_fd);
+}
+
+/* ---- staged (compacted) segments ---- */
+
+int segment_create_cleaned(struct segment **out, const char *dir, int64_t base,
+                           int64_t end)
+{
+    struct segment *s = segment_alloc(dir, base);
+    int ret;
+
+    s->staged = true;
+    s->compacted_end = end;
+    s->dir_synced = false;
+    /* A staged file left by an earlier failed pass is ours to overwrite. */
+    ret = open_files(s, O_CREAT | O_TRUNC, O_CREAT | O_TRUNC);
+    if (ret) {
+        segment_discard(s);
+        return ret;
+    }
+    *out = s;
+    return 0;
+}
+
+void segment_discard(struct segment *s)
+{
+    atomic_store(&s->remove_on_close, true);
+    segment_put(s);
+}
+
+/* The directory holding the segment's files. */
+static void segment_dir(struct buf *out, const struct segment *s)
+{
+    buf_reset(out);
+    buf_add(out, s->path, (size_t)(strrchr(s->path, '/') - s->path));
+}
+
+/* Renames the staged file 'ext' over its final name. */
+static int rename_staged(struct segment *s, const char *ext, struct buf *from,
+                         struct buf *to)
+{
+    buf_reset(from);
+    buf_printf(from, "%s.%s" SEGMENT_CLEANED_SUFFIX, s->path, ext);
+    buf_reset(to);
+    buf_printf(to, "%s.%s", s->path, ext);
+    return io_ops->rename(from->data, to->data) ? -errno : 0;
+}
+
+int segment_commit_cleaned(struct segment *s)
+{
+    struct buf dir = BUF_INIT, from = BUF_INIT, to = BUF_INIT;
+    int ret = io_fdatasync(s->log_fd);
+
+    segment_dir(&dir, s);
+    /* An old index beside the new log would point into the middle of batches: the old
+     * indexes go first, and for good, before the log changes. */
+    for (int i = 0; !ret && i < 2; i++) {
+        buf_reset(&to);
+        buf_printf(&to, "%s.%s", s->path, i ? "timeindex" : "index");
+        ret = io_unlink(to.data);
+    }
+    if (!ret)
+        ret = io_fsync_dir(dir.data);
+    if (!ret)
+        ret = rename_staged(s, "log", &from, &to);
+    if (ret)
+        goto out;
+    s->staged = false; /* committed: the log has its name */
+    atomic_store(&s->next_offset, s->compacted_end); /* it reaches the next segment */
+    /* The directory is synced before the indexes get their names, so no crash can
+     * pair the new indexes with the old log either. */
+    ret = io_fsync_dir(dir.data);
+    if (!ret)
+        ret = rename_staged(s, "index", &from, &to);
+    if (!ret)
+        ret = rename_staged(s, "timeindex", &from, &to);
+    if (!ret)
+        ret = io_fsync_dir(dir.data);
+    if (ret)
+        log_warn("segment '%s': compacted log in place, but not its indexes (%s): "
+                 "they are rebuilt at the next open", s->path, strerror(-ret));
+    else
+        s->dir_synced = true;
+    ret = 0;
+out:
+    buf_release(&dir);
+    buf_release(&from);
+    buf_release(&to);
+    return ret;
 }
 
 /* ---- lookups and reads (any thread, no lock) ---- */
@@ -655,8 +776,8 @@ int segment_find(struct segment *s, int64_t offset, uint64_t *pos_out)
     if (ret)
         return ret;
     ret = walk_headers(s, pos, size, holds_offset, offset, &h, pos_out);
-    if (!ret && offset < h.base_offset)
-        return -EBADMSG; /* the index pointed past the offset */
+    if (!ret && offset < h.base_offset && s->compacted_end < 0)
+        return -EBADMSG; /* dense: the index pointed past the offset */
     return ret;
 }
 

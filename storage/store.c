@@ -1,4 +1,9 @@
-/* store.c: the embedded log engine: topics under one data directory (store.h). */
+/* store.c: the embedded log engine: topics under one data directory (store.h).
+ *
+ * Two background threads: the flusher (syncs for durable waiters and interval topics,
+ * and retention) and the cleaner (log compaction). Compaction rewrites segments and
+ * can take minutes: on the flusher it would hold up every flush.policy=always
+ * acknowledgement for as long. */
 #include "storage/store.h"
 
 #include <dirent.h>
@@ -33,6 +38,10 @@ struct store {
     bool stopping;
     _Atomic int64_t retention_check_ms;
     int64_t next_retention; /* under flusher_lock: when retention runs next */
+    pthread_t cleaner;
+    bool cleaner_started;
+    pthread_cond_t cleaner_cond; /* with flusher_lock */
+    int64_t next_clean;          /* under flusher_lock: when compaction runs next */
     struct partition **sync_queue; /* under flusher_lock; each holds a topic reference */
     size_t nsync, sync_cap;
 };
@@ -166,23 +175,97 @@ void store_set_retention_check_ms(struct store *s, int64_t ms)
     atomic_store(&s->retention_check_ms, ms);
     pthread_mutex_lock(&s->flusher_lock);
     s->next_retention = 0; /* at once, then every 'ms' */
+    s->next_clean = 0;
     pthread_cond_signal(&s->flusher_cond);
+    pthread_cond_signal(&s->cleaner_cond);
     pthread_mutex_unlock(&s->flusher_lock);
+}
+
+/* Whether 't' is cleanup.policy=compact, and its delete.retention.ms. */
+static bool topic_compacts(struct topic *t, int64_t *delete_retention_ms)
+{
+    bool compact;
+
+    pthread_mutex_lock(&t->lock);
+    compact = t->meta.config.cleanup_policy == CLEANUP_COMPACT;
+    *delete_retention_ms = t->meta.config.delete_retention_ms;
+    pthread_mutex_unlock(&t->lock);
+    return compact;
 }
 
 int store_apply_retention(struct store *s)
 {
-    int64_t now = clock_wall_ms();
+    int64_t now = clock_wall_ms(), unused;
     struct topic **list;
     size_t n;
     int deleted = 0;
 
     store_list_topics(s, &list, &n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (topic_compacts(list[i], &unused))
+            continue; /* "compact" alone never deletes by age or size (Kafka) */
         for (int32_t k = 0; k < topic_partition_count(list[i]); k++)
             deleted += partition_apply_retention(topic_partition(list[i], k), now);
+    }
     store_free_list(list, n);
     return deleted;
+}
+
+static bool is_stopping(struct store *s)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&s->flusher_lock);
+    stopping = s->stopping;
+    pthread_mutex_unlock(&s->flusher_lock);
+    return stopping;
+}
+
+int store_compact_now(struct store *s)
+{
+    struct topic **list;
+    size_t n;
+    int rewritten = 0;
+
+    store_list_topics(s, &list, &n);
+    for (size_t i = 0; i < n && !is_stopping(s); i++) {
+        int64_t keep;
+
+        if (!topic_compacts(list[i], &keep))
+            continue;
+        for (int32_t k = 0; k < topic_partition_count(list[i]); k++) {
+            /* A failed pass is logged by the partition and tried again next time. */
+            int r = partition_compact(topic_partition(list[i], k), clock_wall_ms(), keep);
+
+            if (r > 0)
+                rewritten += r;
+        }
+    }
+    store_free_list(list, n);
+    return rewritten;
+}
+
+/* The cleaner thread: compacts every retention_check_ms. */
+static void *cleaner_main(void *arg)
+{
+    struct store *s = arg;
+
+    pthread_mutex_lock(&s->flusher_lock);
+    while (!s->stopping) {
+        struct timespec until;
+
+        if (clock_wall_ms() >= s->next_clean) {
+            s->next_clean = clock_wall_ms() + atomic_load(&s->retention_check_ms);
+            pthread_mutex_unlock(&s->flusher_lock);
+            store_compact_now(s);
+            pthread_mutex_lock(&s->flusher_lock);
+            continue;
+        }
+        deadline_in(&until, s->next_clean - clock_wall_ms());
+        pthread_cond_timedwait(&s->cleaner_cond, &s->flusher_lock, &until);
+    }
+    pthread_mutex_unlock(&s->flusher_lock);
+    return NULL;
 }
 
 /* The background thread: syncs queued partitions (durable waiters), syncs interval
@@ -286,6 +369,7 @@ int store_open(struct store **out, const char *data_dir)
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->flusher_lock, NULL);
     pthread_cond_init(&s->flusher_cond, NULL);
+    pthread_cond_init(&s->cleaner_cond, NULL);
     s->trash_seq = (uint64_t)clock_wall_ms();
     atomic_init(&s->retention_check_ms, 30000);
 
@@ -301,6 +385,9 @@ int store_open(struct store **out, const char *data_dir)
     if (!ret)
         ret = -pthread_create(&s->flusher, NULL, flusher_main, s);
     s->flusher_started = !ret;
+    if (!ret)
+        ret = -pthread_create(&s->cleaner, NULL, cleaner_main, s);
+    s->cleaner_started = !ret;
     if (ret) {
         store_close(s);
         return ret;
@@ -313,13 +400,15 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
-    if (s->flusher_started) {
-        pthread_mutex_lock(&s->flusher_lock);
-        s->stopping = true;
-        pthread_cond_signal(&s->flusher_cond);
-        pthread_mutex_unlock(&s->flusher_lock);
+    pthread_mutex_lock(&s->flusher_lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->flusher_cond);
+    pthread_cond_signal(&s->cleaner_cond);
+    pthread_mutex_unlock(&s->flusher_lock);
+    if (s->cleaner_started)
+        pthread_join(s->cleaner, NULL);
+    if (s->flusher_started)
         pthread_join(s->flusher, NULL);
-    }
     for (size_t i = 0; i < s->ntopics; i++)
         topic_put(s->topics[i]);
     free(s->topics);
@@ -327,6 +416,7 @@ void store_close(struct store *s)
     pthread_rwlock_destroy(&s->lock);
     pthread_mutex_destroy(&s->flusher_lock);
     pthread_cond_destroy(&s->flusher_cond);
+    pthread_cond_destroy(&s->cleaner_cond);
     free(s->topics_dir);
     free(s->staging_dir);
     free(s->trash_dir);

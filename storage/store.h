@@ -9,7 +9,9 @@
  *                         topic's name (an older rill wrote "<name>.N")
  *
  * staging/ and trash/ are emptied at open, whatever their entries are called. A
- * background thread syncs partitions whose flush.policy is interval every flush.ms. */
+ * background thread syncs partitions whose flush.policy is interval every flush.ms,
+ * and applies retention; a second one compacts cleanup.policy=compact topics
+ * (partition_compact()), both every retention_check_ms. */
 #ifndef STORAGE_STORE_H
 #define STORAGE_STORE_H
 
@@ -23,10 +25,15 @@ struct store;
 /* Opens (creating if needed) the store in 'data_dir' and every topic in it. A topic
  * that cannot be opened is logged and left out. Returns 0 or -errno. */
 int store_open(struct store **out, const char *data_dir);
-/* How often the background thread applies retention (default 30000 ms). */
+/* How often the background threads apply retention and compact (default 30000 ms). */
 void store_set_retention_check_ms(struct store *s, int64_t ms);
-/* Applies retention to every partition now; returns the segments deleted. */
+/* Applies retention to every partition of a cleanup.policy=delete topic now (compact
+ * topics keep every record that compaction keeps, however old); returns the segments
+ * deleted. */
 int store_apply_retention(struct store *s);
+/* Compacts every partition of a cleanup.policy=compact topic now, with its topic's
+ * delete.retention.ms; returns the segments rewritten (failures are logged). */
+int store_compact_now(struct store *s);
 
 /* Stops the flusher and closes every topic (checkpoints written). Topics still held
  * elsewhere are closed when their last reference goes. NULL is a no-op. */

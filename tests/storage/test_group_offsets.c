@@ -14,6 +14,9 @@
 #include "storage/group_offsets.h"
 #include "storage/partition.h"
 #include "storage/store.h"
+#include "storage/topic.h"
+#include "storage/topic_config.h"
+#include "storage/record.h"
 #include "tests/support/tmpdir.h"
 
 static char dir[256];
@@ -265,4 +268,65 @@ Test(group_offsets, records_that_are_not_offset_commits_are_skipped_at_replay)
     cr_assert(eq(i64, committed("g", "t", 0), -2), "nothing applied");
     buf_release(&k);
     buf_release(&v);
+}
+
+/* __consumer_offsets made beforehand with small segments, so that it rolls often and
+ * the cleaner has closed segments to compact. */
+static void setup_small_segments(void)
+{
+    struct topic_meta m;
+    char err[160];
+
+    cr_assert(eq(int, tmpdir_make(dir, sizeof(dir)), 0));
+    cr_assert(eq(int, store_open(&store, dir), 0));
+    memset(&m, 0, sizeof(m));
+    strcpy(m.name, GROUP_OFFSETS_TOPIC);
+    m.partitions = 1;
+    topic_config_defaults(&m.config);
+    cr_assert(eq(int, topic_config_set(&m.config, "cleanup.policy", "compact", err, sizeof(err)), 0));
+    cr_assert(eq(int, topic_config_set(&m.config, "segment.bytes", "1024", err, sizeof(err)), 0));
+    cr_assert(eq(int, topic_config_set(&m.config, "retention.ms", "-1", err, sizeof(err)), 0));
+    cr_assert(eq(int, store_create_topic(store, &m, NULL), 0));
+    cr_assert(eq(int, group_offsets_open(&groups, store), 0));
+}
+
+TestSuite(group_offsets_compaction, .init = setup_small_segments, .fini = teardown,
+          .timeout = 60);
+
+static int count_record(void *arg, const struct record *r)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int records_in_log(void)
+{
+    struct topic *t;
+    int n = 0;
+
+    cr_assert(eq(int, store_get_topic(store, GROUP_OFFSETS_TOPIC, &t), 0));
+    cr_assert(eq(int, partition_for_each(topic_partition(t, 0), 0, count_record, &n), 0));
+    topic_put(t);
+    return n;
+}
+
+Test(group_offsets_compaction, compaction_keeps_each_keys_latest_commit)
+{
+    for (int i = 1; i <= 100; i++)
+        for (int p = 0; p < 3; p++)
+            commit("billing", "orders", p, i * 10 + p);
+    commit("gone", "orders", 0, 1);
+    {
+        struct partition_waiter w = {.fire = on_durable};
+        atomic_store(&durable, false);
+        wait_durable(group_offsets_delete(groups, "gone", &w), &w);
+    }
+    cr_assert(eq(int, records_in_log(), 302));
+    cr_assert(ge(int, store_compact_now(store), 1), "nothing compacted");
+    cr_assert(lt(int, records_in_log(), 302 / 4), "still %d records", records_in_log());
+    reopen(); /* the replay of what is left gives the same table */
+    for (int p = 0; p < 3; p++)
+        cr_assert(eq(i64, committed("billing", "orders", p), 1000 + p));
+    cr_assert(eq(i64, committed("gone", "orders", 0), -2), "the tombstone still counts");
 }

@@ -1,10 +1,12 @@
 /* logtest.c: helpers for tests of the log engine. */
 #include "tests/support/logtest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/buf.h"
 #include "common/xalloc.h"
@@ -140,4 +142,103 @@ int logtest_file_bytes(const char *path, uint8_t **data, size_t *len)
 int logtest_write_file(const char *path, const void *data, size_t len)
 {
     return io_write_file_synced(path, data, len, 0644);
+}
+
+int logtest_append_kvs(struct partition *p, const struct logtest_kv *kv, size_t n,
+                       int64_t *base)
+{
+    struct record *recs = xcalloc(n, sizeof(*recs));
+    int64_t first;
+    int ret;
+
+    for (size_t i = 0; i < n; i++) {
+        recs[i].timestamp = kv[i].timestamp;
+        recs[i].key = (const uint8_t *)kv[i].key;
+        recs[i].key_len = kv[i].key ? (int32_t)strlen(kv[i].key) : -1;
+        recs[i].value = (const uint8_t *)kv[i].value;
+        recs[i].value_len = kv[i].value ? (int32_t)strlen(kv[i].value) : -1;
+    }
+    ret = partition_append_records(p, recs, n, &first);
+    if (!ret && base)
+        *base = first;
+    free(recs);
+    return ret;
+}
+
+static char *copy_field(const uint8_t *data, int32_t len)
+{
+    return len < 0 ? NULL : xstrndup((const char *)data, (size_t)len);
+}
+
+static int snap_one(void *arg, const struct record *r)
+{
+    struct logtest_snap *s = arg;
+    struct logtest_rec *e;
+
+    if (s->n && r->offset <= s->recs[s->n - 1].offset)
+        return -EPROTO;
+    s->recs = xrealloc(s->recs, (s->n + 1) * sizeof(*s->recs));
+    e = &s->recs[s->n++];
+    e->offset = r->offset;
+    e->timestamp = r->timestamp;
+    e->key = copy_field(r->key, r->key_len);
+    e->value = copy_field(r->value, r->value_len);
+    return 0;
+}
+
+int logtest_snapshot(struct partition *p, struct logtest_snap *out)
+{
+    out->recs = NULL;
+    out->n = 0;
+    return partition_for_each(p, partition_log_start(p), snap_one, out);
+}
+
+void logtest_snapshot_release(struct logtest_snap *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->recs[i].key);
+        free(s->recs[i].value);
+    }
+    free(s->recs);
+    s->recs = NULL;
+    s->n = 0;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+bool logtest_rec_equal(const struct logtest_rec *a, const struct logtest_rec *b)
+{
+    return a->offset == b->offset && a->timestamp == b->timestamp &&
+           same_text(a->key, b->key) && same_text(a->value, b->value);
+}
+
+int logtest_copy_dir(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    struct dirent *e;
+    int ret = 0;
+
+    if (!d)
+        return -errno;
+    while (!ret && (e = readdir(d))) {
+        char src[1024], dst[1024];
+        struct stat st;
+        uint8_t *data;
+        size_t len;
+
+        snprintf(src, sizeof(src), "%s/%s", from, e->d_name);
+        snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name);
+        if (stat(src, &st) || !S_ISREG(st.st_mode))
+            continue;
+        ret = logtest_file_bytes(src, &data, &len);
+        if (!ret) {
+            ret = logtest_write_file(dst, data, len);
+            free(data);
+        }
+    }
+    closedir(d);
+    return ret;
 }

@@ -37,4 +37,37 @@ int64_t logtest_read_all(struct partition *p, int64_t from,
 int logtest_file_bytes(const char *path, uint8_t **data, size_t *len);
 int logtest_write_file(const char *path, const void *data, size_t len);
 
+/* ---- keyed records (compaction) ---- */
+
+struct logtest_kv {
+    const char *key;   /* NULL: a null key */
+    const char *value; /* NULL: a null value (a tombstone) */
+    int64_t timestamp;
+};
+
+/* Appends kv[0..n) as one batch with partition_append_records() (so flushed under
+ * flush.policy=always); sets *base (if not NULL) to its first offset. */
+int logtest_append_kvs(struct partition *p, const struct logtest_kv *kv, size_t n,
+                       int64_t *base);
+
+/* One record read back: text copies (NULL for null). */
+struct logtest_rec {
+    int64_t offset, timestamp;
+    char *key, *value;
+};
+
+struct logtest_snap {
+    struct logtest_rec *recs;
+    size_t n;
+};
+
+/* Reads every record from the log start to the high watermark into 'out' (checking
+ * offsets only increase). Returns 0 or -errno. */
+int logtest_snapshot(struct partition *p, struct logtest_snap *out);
+void logtest_snapshot_release(struct logtest_snap *s);
+bool logtest_rec_equal(const struct logtest_rec *a, const struct logtest_rec *b);
+
+/* Copies every regular file of directory 'from' into the existing directory 'to'. */
+int logtest_copy_dir(const char *from, const char *to);
+
 #endif
