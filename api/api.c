@@ -104,7 +104,7 @@ int api_new(struct api **out, struct store *store, const struct api_config *conf
     ret = idem_open(&a->idem, store);
     if (ret)
         goto fail;
-    ret = group_offsets_open(&a->groups, store);
+    ret = group_offsets_open(&a->groups, store, a->config.offsets_segment_bytes);
     if (ret)
         goto fail;
     a->members = group_members_new(topic_partitions, a);

@@ -65,6 +65,7 @@ struct api_config {
     int64_t max_wait_ms;      /* longest long poll */
     unsigned heartbeat_ms;    /* a comment on an idle event stream this often */
     size_t stream_buffer_bytes; /* how far a live event stream may fall behind */
+    size_t offsets_segment_bytes; /* of __consumer_offsets when it is made (0: 16 MiB) */
 };
 
 struct api;

@@ -88,6 +88,7 @@ void api_reply_out_of_range(struct api_response *resp, struct partition *p, int3
 /* The handlers, one file per resource (names follow openapi.yaml's operationIds). */
 enum api_status api_get_health(struct api_ctx *ctx);
 enum api_status api_get_openapi(struct api_ctx *ctx);
+enum api_status api_get_metrics(struct api_ctx *ctx);
 enum api_status api_list_topics(struct api_ctx *ctx);
 enum api_status api_create_topic(struct api_ctx *ctx);
 enum api_status api_get_topic(struct api_ctx *ctx);

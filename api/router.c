@@ -22,6 +22,7 @@ struct route {
 static const struct route routes[] = {
     {"GET", "/healthz", api_get_health, ROUTE_PUBLIC, NULL},
     {"GET", "/openapi.yaml", api_get_openapi, 0, NULL},
+    {"GET", "/metrics", api_get_metrics, 0, ""},
     {"GET", "/topics", api_list_topics, 0, "internal"},
     {"POST", "/topics", api_create_topic, 0, ""},
     {"GET", "/topics/{}", api_get_topic, 0, ""},

@@ -58,7 +58,7 @@ static void setup(void)
              base && *base ? base : "/tmp");
     if (!mkdtemp(data_dir) || store_open(&store, data_dir))
         abort();
-    if (group_offsets_open(&g, store)) /* creates the internal topic once */
+    if (group_offsets_open(&g, store, 0)) /* creates the internal topic once */
         abort();
     group_offsets_close(g);
     atexit(teardown);
@@ -170,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     memset(m->offset, 0xff, sizeof(m->offset)); /* -1 */
-    if (group_offsets_open(&g, store))
+    if (group_offsets_open(&g, store, 0))
         abort();
     for (int n = 0; n < MAX_RECORDS; n++) {
         const uint8_t *f, *sel;

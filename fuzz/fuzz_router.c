@@ -55,6 +55,7 @@ static const struct want_route {
 } want_routes[] = {
     {"GET", {"healthz"}, true, NULL},
     {"GET", {"openapi.yaml"}, false, NULL},
+    {"GET", {"metrics"}, false, ""},
     {"GET", {"topics"}, false, "internal"},
     {"POST", {"topics"}, false, ""},
     {"GET", {"topics", "{}"}, false, ""},

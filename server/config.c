@@ -65,6 +65,7 @@ static const struct config_option options[] = {
     {"request-timeout-s", OPT_UINT, FIELD(request_timeout_s), 1, 86400},
     {"max-records", OPT_UINT, FIELD(max_records), 1, 1000000},
     {"heartbeat-ms", OPT_UINT, FIELD(heartbeat_ms), 10, 3600000},
+    {"offsets-segment-bytes", OPT_SIZE, FIELD(offsets_segment_bytes), 1024, 1ULL << 30},
     {"stream-buffer-bytes", OPT_SIZE, FIELD(stream_buffer_bytes), 65536, 1ULL << 30},
 };
 
@@ -340,6 +341,7 @@ static void set_defaults(struct server_config *c)
     c->request_timeout_s = 30;
     c->max_records = 10000;
     c->heartbeat_ms = 15000;
+    c->offsets_segment_bytes = 16 << 20;
     c->stream_buffer_bytes = 4 << 20;
 }
 

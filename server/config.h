@@ -43,6 +43,9 @@ struct server_config {
     unsigned request_timeout_s;          /* --request-timeout-s, default 30 */
     unsigned max_records;                /* --max-records per produce, default 10000 */
     unsigned heartbeat_ms;               /* --heartbeat-ms on idle streams, default 15000 */
+    size_t offsets_segment_bytes;        /* --offsets-segment-bytes of __consumer_offsets
+                                            when it is made, default 16 MiB (Kafka's
+                                            offsets.topic.segment.bytes) */
     size_t stream_buffer_bytes;          /* --stream-buffer-bytes, default 4 MiB: how far
                                             a live stream may fall behind before it is
                                             cut (per partition, shared by its streams) */

@@ -67,7 +67,9 @@ static const char usage[] =
     "  --max-records N                 records in one produce request (10000)\n"
     "  --heartbeat-ms MS               comment on an idle event stream (15000)\n"
     "  --stream-buffer-bytes N         how far a live event stream may fall behind\n"
-    "                                  the newest record before it is cut (4194304)\n";
+    "                                  the newest record before it is cut (4194304)\n"
+    "  --offsets-segment-bytes N       segment size of __consumer_offsets, when it is\n"
+    "                                  made (16777216)\n";
 
 /* The storage engine: storage_start() opens it (recovery included) before the HTTP
  * server listens; storage_stop() flushes, writes checkpoints and closes it after the
@@ -109,6 +111,7 @@ static int api_start(struct api **out, const struct server_config *c)
         .max_wait_ms = MAX_WAIT_MS,
         .heartbeat_ms = c->heartbeat_ms,
         .stream_buffer_bytes = c->stream_buffer_bytes,
+        .offsets_segment_bytes = c->offsets_segment_bytes,
     };
     int ret = api_new(out, engine, &ac);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,7 +250,8 @@ int group_offsets_replay_record(void *arg, const struct record *r)
     return 0;
 }
 
-int group_offsets_open(struct group_offsets **out, struct store *store)
+int group_offsets_open(struct group_offsets **out, struct store *store,
+                       uint64_t segment_bytes)
 {
     struct group_offsets *g = xcalloc(1, sizeof(*g));
     int ret = store_get_topic(store, GROUP_OFFSETS_TOPIC, &g->topic);
@@ -257,7 +259,7 @@ int group_offsets_open(struct group_offsets **out, struct store *store)
     pthread_mutex_init(&g->lock, NULL);
     if (ret == -ENOENT) {
         struct topic_meta m;
-        char err[160];
+        char err[160], size[24];
 
         memset(&m, 0, sizeof(m));
         strcpy(m.name, GROUP_OFFSETS_TOPIC);
@@ -266,7 +268,9 @@ int group_offsets_open(struct group_offsets **out, struct store *store)
         topic_config_set(&m.config, "cleanup.policy", "compact", err, sizeof(err));
         /* commits are kept until replaced, however old: never by age or size */
         topic_config_set(&m.config, "retention.ms", "-1", err, sizeof(err));
-        topic_config_set(&m.config, "segment.bytes", "16777216", err, sizeof(err));
+        snprintf(size, sizeof(size), "%llu",
+                 (unsigned long long)(segment_bytes ? segment_bytes : 16 << 20));
+        topic_config_set(&m.config, "segment.bytes", size, err, sizeof(err));
         ret = store_create_topic(store, &m, &g->topic);
     }
     if (!ret) {

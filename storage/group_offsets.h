@@ -41,8 +41,10 @@ struct group_offset {
 
 struct group_offsets;
 
-/* Opens (creating the internal topic if needed) and replays it. */
-int group_offsets_open(struct group_offsets **out, struct store *store);
+/* Opens (creating the internal topic, with segments of 'segment_bytes' (0: 16 MiB),
+ * if needed) and replays it. */
+int group_offsets_open(struct group_offsets **out, struct store *store,
+                       uint64_t segment_bytes);
 void group_offsets_close(struct group_offsets *g);
 
 /* Commits offsets[0..n) for 'group' as one batch, applies them to the table and lists

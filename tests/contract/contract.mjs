@@ -231,6 +231,29 @@ async function call(opId, urlPath, opts = {}) {
   return { res, buf, json, ms };
 }
 
+// GET /metrics: Prometheus text, with the partition and group families.
+async function metricsScenarios() {
+  await call("createTopic", "/topics", { json: { name: "metrics-t", partitions: 1 }, expect: 201 });
+  await call("produceRecords", "/topics/metrics-t/messages", { json: { records: [{ value: 1 }, { value: 2 }] },
+    expect: 200 });
+  await call("commitGroupOffsets", "/groups/metrics-g/offsets", {
+    json: { offsets: [{ topic: "metrics-t", partition: 0, offset: 1 }] }, expect: 200 });
+  const { buf } = await call("getMetrics", "/metrics", { expect: 200 });
+  const text = buf?.toString("utf8") ?? "";
+  check(/^rill_partition_high_watermark\{topic="[^"]+",partition="\d+"\} \d+$/m.test(text),
+    "getMetrics: each partition's high watermark is a sample", text.slice(0, 300));
+  check(/^# TYPE rill_consumer_group_lag gauge$/m.test(text) &&
+    text.includes('\nrill_consumer_group_lag{group="metrics-g",topic="metrics-t",partition="0"} 1\n'),
+    "getMetrics: a group's lag per topic and partition (committed 1 of 2: lag 1)", text.slice(0, 300));
+  check(text.split("\n").every((l) => l === "" || l.startsWith("# ") || /^[a-z_]+\{.*\} -?\d+$/.test(l)),
+    "getMetrics: every line is a comment or a sample");
+  await call("getMetrics", "/metrics?x=1", { expect: 400, code: "unknown_parameter" });
+  await call("getMetrics", "/metrics", { token: null, expect: 401 });
+  await call("deleteTopic", "/topics/metrics-t", { expect: 204 }); /* its offsets go too */
+  const after = (await call("getMetrics", "/metrics", { expect: 200 })).buf?.toString("utf8") ?? "";
+  check(!after.includes('group="metrics-g"'), "getMetrics: a deleted topic's group lag is gone");
+}
+
 // A router-level answer (no operation), checked against a components.responses entry.
 async function callRoute(component, method, urlPath, opts = {}) {
   const headers = { ...(opts.headers ?? {}) };
@@ -912,6 +935,7 @@ async function operationsScenarios() {
   await streamScenarios();
   await groupScenarios();
   await memberScenarios();
+  await metricsScenarios();
 
   // -- router level --
   {

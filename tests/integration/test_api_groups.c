@@ -636,3 +636,58 @@ Test(api_groups, latest_reset_keeps_its_place_so_nothing_appended_later_is_skipp
     json_decref(a);
     ac_server_stop_clean(&srv);
 }
+
+Test(api_groups, the_offsets_topic_is_compacted_and_its_lag_is_a_metric)
+{
+    struct http_response r;
+    const char *args[] = {"--offsets-segment-bytes", "1024", "--retention-check-ms", "20",
+                          NULL};
+    size_t left = 0;
+
+    rillproc_stop(&srv.proc);
+    ac_server_cleanup(&srv);
+    ac_server_start(&srv, args);
+    ac_create_topic(&srv, "orders", 2, NULL);
+    produce("orders", 0, 50);
+    produce("orders", 1, 50);
+    for (int i = 1; i <= 50; i++) {
+        commit("billing", "orders", 0, i);
+        commit("billing", "orders", 1, 50 - i);
+    }
+    /* the cleaner keeps each (group, topic, partition)'s latest commit */
+    for (int64_t deadline = clock_mono_ms() + 20000; clock_mono_ms() < deadline;) {
+        json_error_t err;
+        json_t *j; /* keys are Kafka's binary keys: their NUL bytes come as \u0000 */
+
+        ac_get(&srv, "/topics/__consumer_offsets/partitions/0?offset=earliest&limit=10000", &r);
+        cr_assert(eq(long, r.status, 200));
+        j = json_loadb(r.body, r.body_len, JSON_ALLOW_NUL, &err);
+        cr_assert(not(eq(ptr, j, NULL)), "%s", err.text);
+        left = json_array_size(json_object_get(j, "records"));
+        json_decref(j);
+        http_response_release(&r);
+        if (left < 30)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert(lt(sz, left, 30), "100 commits, %zu records left", left);
+    rillproc_stop(&srv.proc);
+    ac_server_restart(&srv); /* replayed from what compaction left */
+    {
+        json_t *doc = get_group("billing");
+        cr_assert(eq(i64, ac_int(entry(doc, "orders", 0), "offset"), 50));
+        cr_assert(eq(i64, ac_int(entry(doc, "orders", 1), "offset"), 0));
+        json_decref(doc);
+    }
+    ac_get(&srv, "/metrics", &r);
+    cr_assert(eq(long, r.status, 200));
+    cr_assert(ac_holds(strstr(r.body, "rill_consumer_group_lag{group=\"billing\",topic=\"orders\","
+                                      "partition=\"0\"} 0\n") != NULL), "%s", r.body);
+    cr_assert(ac_holds(strstr(r.body, "rill_consumer_group_lag{group=\"billing\",topic=\"orders\","
+                                      "partition=\"1\"} 50\n") != NULL), "%s", r.body);
+    cr_assert(ac_holds(strstr(r.body, "rill_partition_high_watermark{topic=\"orders\","
+                                      "partition=\"1\"} 50\n") != NULL));
+    http_response_release(&r);
+    ac_server_stop_clean(&srv);
+}

@@ -27,7 +27,7 @@ static void setup(void)
 {
     cr_assert(eq(int, tmpdir_make(dir, sizeof(dir)), 0));
     cr_assert(eq(int, store_open(&store, dir), 0));
-    cr_assert(eq(int, group_offsets_open(&groups, store), 0));
+    cr_assert(eq(int, group_offsets_open(&groups, store, 0), 0));
 }
 
 static void teardown(void)
@@ -49,7 +49,7 @@ static void reopen(void)
     group_offsets_close(groups);
     store_close(store);
     cr_assert(eq(int, store_open(&store, dir), 0));
-    cr_assert(eq(int, group_offsets_open(&groups, store), 0));
+    cr_assert(eq(int, group_offsets_open(&groups, store, 0), 0));
 }
 
 static atomic_bool durable;
@@ -287,7 +287,7 @@ static void setup_small_segments(void)
     cr_assert(eq(int, topic_config_set(&m.config, "segment.bytes", "1024", err, sizeof(err)), 0));
     cr_assert(eq(int, topic_config_set(&m.config, "retention.ms", "-1", err, sizeof(err)), 0));
     cr_assert(eq(int, store_create_topic(store, &m, NULL), 0));
-    cr_assert(eq(int, group_offsets_open(&groups, store), 0));
+    cr_assert(eq(int, group_offsets_open(&groups, store, 0), 0));
 }
 
 TestSuite(group_offsets_compaction, .init = setup_small_segments, .fini = teardown,
