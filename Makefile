@@ -15,7 +15,8 @@ LIBS     = -lmicrohttpd -ljansson -lsodium -lpthread
 TEST_LIBS = -lcriterion -lcurl
 
 LIB_SRC   = $(wildcard common/*.c storage/*.c api/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
-SUPPORT_SRC = $(filter-out tests/support/fuzz_driver.c,$(wildcard tests/support/*.c))
+SUPPORT_SRC = $(filter-out tests/support/fuzz_driver.c tests/support/fuzz_store.c,\
+                           $(wildcard tests/support/*.c))
 UNIT_SRC  = $(SUPPORT_SRC) $(wildcard tests/common/test_*.c tests/storage/test_*.c \
                        tests/api/test_*.c tests/server/test_*.c)
 INTEG_SRC = $(wildcard tests/integration/test_*.c) $(SUPPORT_SRC)
@@ -77,7 +78,7 @@ build/san/integration-tests: $(call san_obj,$(LIB_SRC) $(INTEG_SRC))
 # corpus and random mutations of it (so `make test` runs them); `make fuzz` builds the
 # same targets with clang's libFuzzer for long runs.
 build/san/fuzz/%: build/san/fuzz/%.o build/san/tests/support/fuzz_driver.o \
-                  build/san/tests/support/json_oracle.o \
+                  build/san/tests/support/json_oracle.o build/san/tests/support/fuzz_store.o \
                   $(call san_obj,$(LIB_SRC))
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -140,7 +141,8 @@ fuzz:
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	    echo "clang libFuzzer: build/fuzz/$$n"; \
 	    clang $(CPPFLAGS) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -o build/fuzz/$$n $$f tests/support/json_oracle.c $(LIB_SRC) $(LIB_ASM) \
+	        -o build/fuzz/$$n $$f tests/support/json_oracle.c tests/support/fuzz_store.c \
+	        $(LIB_SRC) $(LIB_ASM) \
 	        $(LIBS) || exit 1; done
 	@echo "run e.g.: build/fuzz/fuzz_record fuzz/corpus/fuzz_record -max_total_time=60"
 

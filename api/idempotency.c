@@ -137,21 +137,11 @@ static int replay(struct idem_table *t)
 int idem_open(struct idem_table **out, struct store *store)
 {
     struct idem_table *t = xcalloc(1, sizeof(*t));
-    int ret = store_get_topic(store, IDEM_TOPIC, &t->topic);
+    static const char *const config[] = {"retention.ms", "86400000",
+                                         "segment.bytes", "67108864", NULL};
+    int ret = store_internal_topic(store, IDEM_TOPIC, config, &t->topic);
 
     pthread_mutex_init(&t->lock, NULL);
-    if (ret == -ENOENT) {
-        struct topic_meta m;
-        char err[160];
-
-        memset(&m, 0, sizeof(m));
-        strcpy(m.name, IDEM_TOPIC);
-        m.partitions = 1;
-        topic_config_defaults(&m.config);
-        topic_config_set(&m.config, "retention.ms", "86400000", err, sizeof(err));
-        topic_config_set(&m.config, "segment.bytes", "67108864", err, sizeof(err));
-        ret = store_create_topic(store, &m, &t->topic);
-    }
     if (!ret) {
         t->p = topic_partition(t->topic, 0);
         ret = replay(t);

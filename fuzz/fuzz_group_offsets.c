@@ -31,6 +31,7 @@
 #include "storage/io.h"
 #include "storage/record.h"
 #include "storage/store.h"
+#include "tests/support/fuzz_store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,29 +40,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const names[] = {"g", "billing", "g2", "\xc3\xa9t\xc3\xa9"};
 static const char *const topics[] = {"t", "orders", "t.2", "x_y"};
 
-static char data_dir[4096];
 static struct store *store;
-
-static void teardown(void)
-{
-    store_close(store);
-    io_remove_tree(data_dir);
-}
 
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
     struct group_offsets *g;
 
-    log_set_level(LOG_ERROR);
-    snprintf(data_dir, sizeof(data_dir), "%s/rill-fuzz-groups-XXXXXX",
-             base && *base ? base : "/tmp");
-    if (!mkdtemp(data_dir) || store_open(&store, data_dir))
-        abort();
+    store = fuzz_store("groups");
     if (group_offsets_open(&g, store, 0)) /* creates the internal topic once */
         abort();
     group_offsets_close(g);
-    atexit(teardown);
 }
 
 struct reader {

@@ -39,6 +39,7 @@
 #include "storage/io.h"
 #include "storage/record.h"
 #include "storage/store.h"
+#include "tests/support/fuzz_store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,29 +47,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MARGIN_MS 5000 /* the u16 timestamp forms keep this far from the 24 h edge */
 #define SLACK_MS 2000  /* closer than this to the edge: no verdict on expiry */
 
-static char data_dir[4096];
 static struct store *store;
-
-static void teardown(void)
-{
-    store_close(store);
-    io_remove_tree(data_dir);
-}
 
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
     struct idem_table *t;
 
-    log_set_level(LOG_ERROR);
-    snprintf(data_dir, sizeof(data_dir), "%s/rill-fuzz-idem-XXXXXX",
-             base && *base ? base : "/tmp");
-    if (!mkdtemp(data_dir) || store_open(&store, data_dir))
-        abort();
+    store = fuzz_store("idem");
     if (idem_open(&t, store)) /* creates the internal topic once */
         abort();
     idem_close(t);
-    atexit(teardown);
 }
 
 /* ---- reading the input ---- */

@@ -254,25 +254,16 @@ int group_offsets_open(struct group_offsets **out, struct store *store,
                        uint64_t segment_bytes)
 {
     struct group_offsets *g = xcalloc(1, sizeof(*g));
-    int ret = store_get_topic(store, GROUP_OFFSETS_TOPIC, &g->topic);
+    char size[24];
+    /* commits are kept until replaced, however old: never by age or size */
+    const char *const config[] = {"cleanup.policy", "compact", "retention.ms", "-1",
+                                  "segment.bytes", size, NULL};
+    int ret;
 
+    snprintf(size, sizeof(size), "%llu",
+             (unsigned long long)(segment_bytes ? segment_bytes : 16 << 20));
+    ret = store_internal_topic(store, GROUP_OFFSETS_TOPIC, config, &g->topic);
     pthread_mutex_init(&g->lock, NULL);
-    if (ret == -ENOENT) {
-        struct topic_meta m;
-        char err[160], size[24];
-
-        memset(&m, 0, sizeof(m));
-        strcpy(m.name, GROUP_OFFSETS_TOPIC);
-        m.partitions = 1;
-        topic_config_defaults(&m.config);
-        topic_config_set(&m.config, "cleanup.policy", "compact", err, sizeof(err));
-        /* commits are kept until replaced, however old: never by age or size */
-        topic_config_set(&m.config, "retention.ms", "-1", err, sizeof(err));
-        snprintf(size, sizeof(size), "%llu",
-                 (unsigned long long)(segment_bytes ? segment_bytes : 16 << 20));
-        topic_config_set(&m.config, "segment.bytes", size, err, sizeof(err));
-        ret = store_create_topic(store, &m, &g->topic);
-    }
     if (!ret) {
         g->p = topic_partition(g->topic, 0);
         ret = partition_for_each(g->p, partition_log_start(g->p),

@@ -43,6 +43,11 @@ void store_close(struct store *s);
  * set here). On success *out (if not NULL) holds a reference. Returns 0, -EEXIST,
  * -EINVAL (bad name or partitions) or -errno. */
 int store_create_topic(struct store *s, const struct topic_meta *meta, struct topic **out);
+/* An internal topic of one partition: the topic named 'name' (with a reference), made
+ * first if it does not exist, with the defaults and then 'config' applied: pairs of
+ * key and value, NULL-terminated. Returns 0 or -errno. */
+int store_internal_topic(struct store *s, const char *name, const char *const *config,
+                         struct topic **out);
 /* The topic named 'name', with a reference (topic_put() it). Returns 0 or -ENOENT. */
 int store_get_topic(struct store *s, const char *name, struct topic **out);
 /* Every topic, sorted by name, each with a reference; free with store_free_list(). */

@@ -281,11 +281,20 @@ Test(conn_limit, concurrent_admits_and_releases_keep_the_counts_right)
 Test(conn_limit, concurrent_admits_never_exceed_the_limits)
 {
     struct worker w[THREADS];
+    struct sockaddr_storage held[4];
     unsigned refused = 0;
 
     /* 8 threads, each holding up to 2: total 5 and per address 3 must bite, and
-     * whatever the interleaving, every admitted connection is released */
+     * whatever the interleaving, every admitted connection is released. 4 of the 5 are
+     * held from elsewhere throughout, so a thread that holds one and asks for a second
+     * is refused whatever the scheduling: the limit bites in every run. */
     init(5, 3);
+    for (unsigned i = 0; i < 4; i++) {
+        char ip[32];
+
+        snprintf(ip, sizeof(ip), "192.0.2.%u", i + 1);
+        cr_assert(eq(int, conn_limit_admit(&cl, addr(&held[i], ip, 1)), CONN_OK));
+    }
     for (unsigned i = 0; i < THREADS; i++) {
         w[i] = (struct worker){.id = i % 2};
         cr_assert(eq(int, pthread_create(&w[i].thread, NULL, churn, &w[i]), 0));
@@ -296,6 +305,8 @@ Test(conn_limit, concurrent_admits_never_exceed_the_limits)
         refused += w[i].refused;
     }
     cr_assert(ge(uint, refused, (0) + 1), "the limits never bit");
+    for (unsigned i = 0; i < 4; i++)
+        conn_limit_release(&cl, (const struct sockaddr *)&held[i]);
     cr_assert(eq(uint, conn_limit_count(&cl, NULL), 0));
     cr_assert(eq(sz, conn_limit_addresses(&cl), 0));
 }

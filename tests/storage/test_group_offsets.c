@@ -274,19 +274,14 @@ Test(group_offsets, records_that_are_not_offset_commits_are_skipped_at_replay)
  * the cleaner has closed segments to compact. */
 static void setup_small_segments(void)
 {
-    struct topic_meta m;
-    char err[160];
+    static const char *const config[] = {"cleanup.policy", "compact", "segment.bytes", "1024",
+                                         "retention.ms", "-1", NULL};
+    struct topic *t;
 
     cr_assert(eq(int, tmpdir_make(dir, sizeof(dir)), 0));
     cr_assert(eq(int, store_open(&store, dir), 0));
-    memset(&m, 0, sizeof(m));
-    strcpy(m.name, GROUP_OFFSETS_TOPIC);
-    m.partitions = 1;
-    topic_config_defaults(&m.config);
-    cr_assert(eq(int, topic_config_set(&m.config, "cleanup.policy", "compact", err, sizeof(err)), 0));
-    cr_assert(eq(int, topic_config_set(&m.config, "segment.bytes", "1024", err, sizeof(err)), 0));
-    cr_assert(eq(int, topic_config_set(&m.config, "retention.ms", "-1", err, sizeof(err)), 0));
-    cr_assert(eq(int, store_create_topic(store, &m, NULL), 0));
+    cr_assert(eq(int, store_internal_topic(store, GROUP_OFFSETS_TOPIC, config, &t), 0));
+    topic_put(t);
     cr_assert(eq(int, group_offsets_open(&groups, store, 0), 0));
 }
 
