@@ -136,11 +136,6 @@ static char **merge_names(char **a, size_t na, char **b, size_t nb, size_t *n)
     return out;
 }
 
-static int compare_names(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 enum api_status api_list_groups(struct api_ctx *ctx)
 {
     struct buf b = BUF_INIT;
@@ -150,7 +145,6 @@ enum api_status api_list_groups(struct api_ctx *ctx)
     char **with_members = group_members_groups(ctx->api->members, now, &nm);
     char **names;
 
-    qsort(with_members, nm, sizeof(*with_members), compare_names);
     names = merge_names(with_offsets, no, with_members, nm, &n);
     buf_addstr(&b, "{\"groups\":[");
     for (size_t i = 0; i < n; i++) {

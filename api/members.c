@@ -230,11 +230,6 @@ static int64_t committed_offset(const struct group_offset *o, size_t n, const ch
     return -1;
 }
 
-static void ignore_durable(struct partition_waiter *w)
-{
-    (void)w;
-}
-
 /* Appends {"topic":..., <record fields with partition>} */
 static void add_record(struct buf *b, const char *topic, const struct record *r, int32_t part)
 {
@@ -302,7 +297,6 @@ static int64_t read_assigned(struct api *a, const char *group, const struct memb
                              int64_t limit, int64_t max_bytes, struct buf *b)
 {
     struct group_offset *o = NULL, *reset = xcalloc(v->nassigned + 1, sizeof(*reset));
-    struct partition_waiter w = {.fire = ignore_durable};
     struct buf offs = BUF_INIT;
     size_t n = 0, nreset = 0, first = v->nassigned
                                           ? atomic_fetch_add(&a->sticky, 1) % v->nassigned
@@ -339,8 +333,8 @@ static int64_t read_assigned(struct api *a, const char *group, const struct memb
         err = read_one(as, p, pos, &count, limit, &bytes, max_bytes, b, &offs);
     }
     topic_put(t);
-    if (nreset && group_offsets_commit(a->groups, group, reset, nreset, &w) >= 0)
-        partition_unwatch(group_offsets_partition(a->groups), &w);
+    if (nreset) /* not waited for: the read answers either way */
+        group_offsets_commit(a->groups, group, reset, nreset, NULL);
     free(reset);
     group_offsets_free(o, n);
     buf_printf(b, "],\"offsets\":[%s]}", offs.data);

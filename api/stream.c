@@ -203,11 +203,6 @@ static void fill(struct stream *s)
         s->rr = (s->rr + 1) % s->nparts;
 }
 
-static void ignore_durable(struct partition_waiter *w)
-{
-    (void)w;
-}
-
 static bool commit_pending(const struct stream *s)
 {
     for (int32_t i = 0; s->auto_commit && i < s->nparts; i++)
@@ -224,7 +219,6 @@ static void auto_commit(struct stream *s, bool now)
 {
     struct api *a = s->call.api;
     struct group_offset *offs;
-    struct partition_waiter w = {.fire = ignore_durable};
     size_t n = 0;
     int64_t t = timer_now_ms();
 
@@ -245,9 +239,8 @@ static void auto_commit(struct stream *s, bool now)
                                           .offset = sp->delivered};
         sp->committed = sp->delivered;
     }
-    if (group_offsets_commit(a->groups, s->group, offs, n, &w) < 0)
+    if (group_offsets_commit(a->groups, s->group, offs, n, NULL) < 0)
         log_warn("stream of group '%s': cannot commit its offsets", s->group);
-    partition_unwatch(group_offsets_partition(a->groups), &w);
     free(offs);
     s->last_commit_ms = t;
 }

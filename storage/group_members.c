@@ -386,6 +386,7 @@ char **group_members_groups(struct group_members *m, int64_t now_ms, size_t *n)
         names[k++] = xstrdup(g->name);
     }
     pthread_mutex_unlock(&m->lock);
+    qsort(names, k, sizeof(*names), compare_str);
     *n = k;
     return names;
 }

@@ -66,7 +66,7 @@ int group_members_leave(struct group_members *m, const char *group, const char *
  * older generation than the group's). */
 int group_members_check(struct group_members *m, const char *group, const char *member_id,
                         int64_t generation, int64_t now_ms);
-/* The names of the groups with live members (free each and the array). */
+/* The names of the groups with live members, sorted (free each and the array). */
 char **group_members_groups(struct group_members *m, int64_t now_ms, size_t *n);
 /* Live members of a group (0 for none). */
 size_t group_members_count(struct group_members *m, const char *group, int64_t now_ms);

@@ -293,8 +293,13 @@ struct partition *group_offsets_partition(struct group_offsets *g)
     return g->p;
 }
 
+static void ignore_durable(struct partition_waiter *w)
+{
+    (void)w;
+}
+
 /* Appends recs[0..n) as one batch, then applies each (under g->lock), then lists 'w'
- * for its durability. */
+ * for its durability (NULL: not waited for). */
 static int append_and_apply(struct group_offsets *g, const char *group,
                             const struct group_offset *offs, struct record *recs,
                             size_t n, struct partition_waiter *w)
@@ -312,6 +317,13 @@ static int append_and_apply(struct group_offsets *g, const char *group,
         apply(g, group, strlen(group), offs[i].topic, strlen(offs[i].topic),
               offs[i].partition, recs[i].value_len < 0 ? -1 : offs[i].offset,
               recs[i].timestamp);
+    if (!w) { /* not waited for: listing a waiter asks for the sync; then let it go */
+        struct partition_waiter ask = {.offset = last + 1, .fire = ignore_durable};
+
+        if (!partition_watch_durable(g->p, &ask))
+            partition_unwatch(g->p, &ask);
+        return 0;
+    }
     w->offset = last + 1;
     return partition_watch_durable(g->p, w) ? 0 : 1;
 }
@@ -391,15 +403,8 @@ int group_offsets_delete(struct group_offsets *g, const char *group,
     return ret;
 }
 
-static void ignore_durable(struct partition_waiter *w)
-{
-    (void)w;
-}
-
 void group_offsets_forget_topic(struct group_offsets *g, const char *topic)
 {
-    struct partition_waiter w = {.fire = ignore_durable};
-
     pthread_mutex_lock(&g->lock);
     for (struct group *e = g->groups, *next; e; e = next) {
         struct group_offset *gone = xmalloc((e->n ? e->n : 1) * sizeof(*gone));
@@ -413,10 +418,9 @@ void group_offsets_forget_topic(struct group_offsets *g, const char *topic)
             gone[n] = e->offs[i];
             gone[n++].topic = xstrdup(topic);
         }
-        if (n && write_locked(g, name, gone, n, true, &w) < 0)
+        if (n && write_locked(g, name, gone, n, true, NULL) < 0)
             log_warn("%s: cannot forget group '%s' offsets of deleted topic '%s'",
                      GROUP_OFFSETS_TOPIC, name, topic);
-        partition_unwatch(g->p, &w);
         group_offsets_free(gone, n);
         free(name);
     }

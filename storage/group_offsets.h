@@ -49,7 +49,8 @@ void group_offsets_close(struct group_offsets *g);
 
 /* Commits offsets[0..n) for 'group' as one batch, applies them to the table and lists
  * 'w' (its fire set by the caller) to fire once the batch is durable. Returns 1 if the
- * caller must wait for 'w', 0 if already durable, or -errno (nothing applied). */
+ * caller must wait for 'w', 0 if already durable, or -errno (nothing applied). With 'w'
+ * NULL the commit is not waited for: it is synced with the topic's next flush. */
 int group_offsets_commit(struct group_offsets *g, const char *group,
                          const struct group_offset *offsets, size_t n,
                          struct partition_waiter *w);
