@@ -11,7 +11,7 @@ SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 CPPFLAGS = -I. -MMD -MP
 REL_FLAGS = $(STD) $(WARN) -O2 -g
 SAN_FLAGS = $(STD) $(WARN) -O1 -g $(SAN)
-LIBS     = -lmicrohttpd -ljansson -lsodium -lpthread
+LIBS     = -lmicrohttpd -lgnutls -ljansson -lsodium -lpthread
 TEST_LIBS = -lcriterion -lcurl
 
 LIB_SRC   = $(wildcard common/*.c storage/*.c api/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
@@ -51,7 +51,13 @@ build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(REL_FLAGS) -c -o $@ $<
 
-build/rel/%.o build/san/%.o: %.S
+# One rule per flavour: a pattern rule with two targets tells make that one run of
+# its recipe makes both, so `make -j rill build/san/rill` would leave one missing.
+build/rel/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c -o $@ $<
+
+build/san/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c -o $@ $<
 

@@ -5,11 +5,13 @@
 set -eu
 
 level=${1:-build}
-pkgs="gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev"
-pkgs="$pkgs libcurl4-openssl-dev ca-certificates"
+# libgnutls28-dev: server/tls.c checks --tls-cert/--tls-key with GnuTLS directly.
+pkgs="gcc libc6-dev make pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev"
+pkgs="$pkgs libsodium-dev libcurl4-openssl-dev ca-certificates"
 case "$level" in
 # chromium: the browser test (tests/browser) drives it through playwright-core.
-test | bench) pkgs="$pkgs libcriterion-dev curl chromium" ;;
+# openssl: tests/integration/test_tls.c makes its certificates with the command line.
+test | bench) pkgs="$pkgs libcriterion-dev curl openssl chromium" ;;
 esac
 case "$level" in
 bench) pkgs="$pkgs wrk" ;;

@@ -44,9 +44,8 @@
 #include "api/api.h"
 #include "server/config.h"
 #include "server/conn_limit.h"
+#include "server/tls.h"
 #include "storage/io.h"
-
-#define HTTP_TLS_FILE_MAX (1U << 20)
 
 /* libmicrohttpd's per-connection pool (headers, read buffer). It is cleared for every
  * request, so its size is paid per request: 16 KiB, not the default 32 KiB, leaves
@@ -627,6 +626,10 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     /* a client gone while its answer was being sent: how every event stream ends */
     if (strstr(msg, "no longer available") || strstr(msg, "forcibly closed by remote"))
         log_debug("http: %s", msg);
+    /* libmicrohttpd 0.9.75 says this of every failed handshake, whatever the cause */
+    else if (strstr(msg, "handshake message out of context"))
+        log_warn("http: a TLS handshake failed: plain HTTP to the HTTPS port, a client "
+                 "that does not trust the certificate, or another TLS error");
     else
         log_warn("http: %s", msg);
 }
@@ -639,12 +642,12 @@ static int load_tls(struct http_server *s, const struct server_config *c)
         log_error("this libmicrohttpd was built without TLS support");
         return -ENOTSUP;
     }
-    ret = io_read_file(c->tls_cert, HTTP_TLS_FILE_MAX, &s->tls_cert, NULL);
+    ret = io_read_file(c->tls_cert, TLS_FILE_MAX, &s->tls_cert, NULL);
     if (ret) {
         log_error("cannot read TLS certificate '%s': %s", c->tls_cert, strerror(-ret));
         return ret;
     }
-    ret = io_read_file(c->tls_key, HTTP_TLS_FILE_MAX, &s->tls_key, NULL);
+    ret = io_read_file(c->tls_key, TLS_FILE_MAX, &s->tls_key, NULL);
     if (ret)
         log_error("cannot read TLS key '%s': %s", c->tls_key, strerror(-ret));
     return ret;

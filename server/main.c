@@ -30,6 +30,7 @@
 #include "api/api.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/tls.h"
 #include "storage/io.h"
 #include "storage/store.h"
 
@@ -194,22 +195,21 @@ static void remove_addr_file(const char *dir)
     buf_release(&path);
 }
 
-/* A TLS file that cannot be read is a bad flag (exit 2), found before anything starts;
- * http.c reads them for real. Returns 0 or -errno, having said why on stderr. */
+/* TLS files that cannot be read, or that libmicrohttpd could not use (not PEM, a key
+ * that is not the certificate's), are bad flags (exit 2), found before anything
+ * starts; http.c reads them again for the daemon. Returns 0 or -errno, having said why
+ * on stderr. */
 static int check_tls_files(const struct server_config *c)
 {
-    const char *files[][2] = {{"--tls-cert", c->tls_cert}, {"--tls-key", c->tls_key}};
+    char err[1024];
+    int ret;
 
-    for (size_t i = 0; i < 2; i++) {
-        if (files[i][1] && access(files[i][1], R_OK)) {
-            int ret = -errno;
-
-            fprintf(stderr, "rill: cannot read %s '%s': %s\n", files[i][0], files[i][1],
-                    strerror(-ret));
-            return ret;
-        }
-    }
-    return 0;
+    if (!c->tls_cert) /* config.c saw to it that both or neither are set */
+        return 0;
+    ret = tls_check_files(c->tls_cert, c->tls_key, err, sizeof(err));
+    if (ret)
+        fprintf(stderr, "rill: %s\n", err);
+    return ret;
 }
 
 static void log_config(const struct server_config *c)

@@ -5,7 +5,9 @@
  *     cr_assert(eq(long, r.status, 200));
  *     cr_assert(eq(str, r.body, "{\"status\":\"ok\"}"));
  *     http_response_release(&r);
- */
+ *
+ * For HTTPS, http_client_set_ca_file() names the certificates to trust (a test's
+ * self-signed one); without it, the system's. Verification is never turned off. */
 #ifndef TESTS_SUPPORT_HTTP_CLIENT_H
 #define TESTS_SUPPORT_HTTP_CLIENT_H
 
@@ -41,6 +43,18 @@ int http_request(const char *method, const char *url, const char *const *headers
 
 /* Shorthand for a GET without headers. */
 int http_get(const char *url, struct http_response *resp);
+
+/* A GET of a response that may not end (an event stream): reads the body until it
+ * holds 'until', then drops the connection. Returns 0 once 'until' came or the
+ * response ended (resp->body tells which); otherwise as http_request(), -ETIMEDOUT
+ * after 'timeout_s' seconds, with what came so far in resp->body. */
+int http_get_until(const char *url, const char *const *headers, const char *until,
+                   long timeout_s, struct http_response *resp);
+
+/* HTTPS servers are verified against the PEM certificates in 'path' from now on
+ * (CURLOPT_CAINFO), not the system's; NULL goes back to the system's. The path is
+ * copied. Call it before requests start (it is not thread-safe). */
+void http_client_set_ca_file(const char *path);
 
 /* The value of the first header named 'name' (case-insensitive), or NULL. */
 const char *http_response_header(const struct http_response *resp, const char *name);

@@ -141,6 +141,16 @@ out_free:
     return ret;
 }
 
+/* Whether the extra args turn TLS on (--tls-cert F or --tls-cert=F). */
+static bool uses_tls(const struct rillproc *p)
+{
+    for (char **a = p->args; a && *a; a++) {
+        if (!strcmp(*a, "--tls-cert") || !strncmp(*a, "--tls-cert=", 11))
+            return true;
+    }
+    return false;
+}
+
 /* Polls for DATA/rill.addr while the server lives. */
 static int wait_ready(struct rillproc *p)
 {
@@ -164,7 +174,8 @@ static int wait_ready(struct rillproc *p)
             text[n] = '\0';
             if (n > 0 && n < sizeof(p->addr)) {
                 memcpy(p->addr, text, n + 1);
-                snprintf(p->url, sizeof(p->url), "http://%s", p->addr);
+                snprintf(p->url, sizeof(p->url), "%s://%s",
+                         uses_tls(p) ? "https" : "http", p->addr);
                 free(text);
                 return 0;
             }

@@ -32,7 +32,8 @@ struct rillproc {
     char data[512];     /* the data dir: 'dir', or a path below it */
     char log_path[300]; /* DIR.log: the server's stdout and stderr */
     char addr[128];     /* contents of DATA/rill.addr, e.g. "127.0.0.1:41234" */
-    char url[160];      /* "http://" + addr */
+    char url[160];      /* "http://" + addr; "https://" when the extra args have
+                           --tls-cert (not when only the environment or a file does) */
     char **args;        /* extra args (owned copy), reused by rillproc_restart() */
     unsigned flags;     /* enum rillproc_flags */
     int status;         /* exit status once it ended: see rillproc_wait() */
