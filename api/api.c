@@ -213,6 +213,15 @@ const char *api_header(const struct api_ctx *ctx, const char *name)
     return NULL;
 }
 
+void api_printable_copy(char *out, size_t size, const char *s, size_t len)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    out[n] = '\0';
+}
+
 int api_parse_i64(const char *s, int64_t *out)
 {
     bool neg = *s == '-';

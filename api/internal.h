@@ -60,6 +60,10 @@ bool api_is_shutting_down(struct api *a);
 /* Wakes the suspended calls that follow topic 't' (streams: it has new partitions). */
 void api_wake_followers(struct api *a, const void *t);
 
+/* Copies s[0..len) into out[0..size) (cut to fit, NUL-terminated) with every byte
+ * that is not printable ASCII as '?': a problem's detail is JSON, request bytes may
+ * not be. */
+void api_printable_copy(char *out, size_t size, const char *s, size_t len);
 /* Parses a decimal int64 (optional '-', digits only). Returns 0 or -EINVAL. */
 int api_parse_i64(const char *s, int64_t *out);
 /* Looks up the topic named by path parameter 0 (a reference: topic_put() it), or
@@ -95,6 +99,7 @@ enum api_status api_get_topic(struct api_ctx *ctx);
 enum api_status api_update_topic(struct api_ctx *ctx);
 enum api_status api_delete_topic(struct api_ctx *ctx);
 enum api_status api_produce_records(struct api_ctx *ctx);
+enum api_status api_produce_webhook(struct api_ctx *ctx);
 enum api_status api_fetch_records(struct api_ctx *ctx);
 enum api_status api_get_offsets(struct api_ctx *ctx);
 enum api_status api_stream_partition(struct api_ctx *ctx);

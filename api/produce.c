@@ -1,4 +1,5 @@
-/* produce.c: POST /topics/{t}/messages.
+/* produce.c: POST /topics/{t}/messages, and the produce path it shares with
+ * webhook.c (produce_run(), see produce.h).
  *
  * A JSON envelope {"records":[{key|key_base64, value|value_base64, headers, partition,
  * timestamp}, ...]} (or any other content type: the body is one record, verbatim).
@@ -6,6 +7,8 @@
  * become one or more batches per partition, each one write. With flush.policy=always
  * the connection is suspended until the sync thread has made every batch durable,
  * then answered {"offsets":[{"partition":0,"offset":41},...]} in request order. */
+#include "api/produce.h"
+
 #include "api/internal.h"
 
 #include <errno.h>
@@ -20,11 +23,8 @@
 #include "api/murmur2.h"
 #include "common/xalloc.h"
 
-#define RAW_CONTENT_TYPE_HEADER "content-type"
-
 struct prec {
     struct record rec;
-    struct record_header content_type; /* a raw record's only header */
     int32_t partition;
     bool unpinned;    /* neither key nor partition: placed by the sticky choice */
     size_t batch;    /* index of its batch in the request */
@@ -55,6 +55,7 @@ struct produce_call {
 
 struct produce {
     struct api_ctx *ctx;
+    const struct produce_opts *opts;
     char *idem_key; /* scoped key, NULL without Idempotency-Key */
     uint8_t idem_hash[32];
     struct topic *topic;
@@ -62,8 +63,8 @@ struct produce {
     int64_t limit; /* the largest batch: min(max.message.bytes, segment.bytes) */
     char topic_id[TOPIC_ID_LEN + 1]; /* for Idempotency-Key scoping */
     bool flush_always;
-    bool raw; /* the body is one record, verbatim */
     struct envelope env; /* what the records point into, for a JSON envelope */
+    struct record_header *raw_headers; /* a raw record's, from opts->headers */
     struct prec *recs;
     size_t nrecs;
 };
@@ -131,12 +132,32 @@ static bool parse_envelope(struct produce *pr)
     return true;
 }
 
-/* The body as one record: its bytes verbatim, its Content-Type kept as a header. */
+/* The request headers named in opts->headers, as the record's headers. */
+static void raw_headers(struct produce *pr, struct record *rec)
+{
+    const char *const *names = pr->opts->headers;
+    size_t n = 0;
+
+    while (names && names[n])
+        n++;
+    pr->raw_headers = xcalloc(n ? n : 1, sizeof(*pr->raw_headers));
+    for (size_t i = 0; i < n; i++) {
+        const char *v = api_header(pr->ctx, names[i]);
+
+        if (v)
+            pr->raw_headers[rec->header_count++] = (struct record_header){
+                (const uint8_t *)names[i], (int32_t)strlen(names[i]), (const uint8_t *)v,
+                (int32_t)strlen(v)};
+    }
+    rec->headers = rec->header_count ? pr->raw_headers : NULL;
+}
+
+/* The body as one record: its bytes verbatim, the headers opts->headers names (such as
+ * its Content-Type) kept as record headers. */
 static bool parse_raw(struct produce *pr)
 {
     struct api_ctx *ctx = pr->ctx;
-    const char *ct = api_header(ctx, "Content-Type"), *key = api_query(ctx, "key");
-    const char *part = api_query(ctx, "partition");
+    const char *key = api_query(ctx, "key"), *part = api_query(ctx, "partition");
     struct prec *r;
     int64_t n;
 
@@ -151,13 +172,7 @@ static bool parse_raw(struct produce *pr)
         r->rec.key = (const uint8_t *)key;
         r->rec.key_len = (int32_t)strlen(key);
     }
-    if (ct) {
-        r->content_type = (struct record_header){(const uint8_t *)RAW_CONTENT_TYPE_HEADER,
-                                                 (int32_t)strlen(RAW_CONTENT_TYPE_HEADER),
-                                                 (const uint8_t *)ct, (int32_t)strlen(ct)};
-        r->rec.headers = &r->content_type;
-        r->rec.header_count = 1;
-    }
+    raw_headers(pr, &r->rec);
     if (part) {
         if (api_parse_i64(part, &n) || n < 0) {
             reply_problem(ctx->resp, 400, "invalid_parameter", NULL,
@@ -256,7 +271,7 @@ static bool encode_batches(struct produce *pr, struct pshare *shares, size_t nsh
                 snprintf(extra, sizeof(extra), ",\"limit\":%" PRId64, pr->limit);
                 char what[32] = "the body";
 
-                if (!pr->raw)
+                if (!pr->opts->raw)
                     snprintf(what, sizeof(what), "records[%zu]", idx[start]);
                 reply_problem(pr->ctx->resp, 413, "record_too_large", extra,
                               "%s is larger than the topic allows in one batch "
@@ -315,7 +330,7 @@ static struct pshare *shares_of(struct produce *pr, size_t *n)
 static bool parse_if_match(struct produce *pr, size_t nshares, int64_t *expect)
 {
     struct api_ctx *ctx = pr->ctx;
-    const char *h = api_header(ctx, "If-Match");
+    const char *h = pr->opts->if_match ? api_header(ctx, "If-Match") : NULL;
     char text[32];
     size_t len;
 
@@ -357,12 +372,13 @@ static bool parse_if_match(struct produce *pr, size_t nshares, int64_t *expect)
     return true;
 }
 
-/* Idempotency-Key: reserves the key (go on), or answers a replay or a conflict
- * (stop: returns false). */
+/* The idempotency key (opts->idem_header): reserves it (go on), or answers a replay
+ * or a conflict (stop: returns false). */
 static bool idempotency_begin(struct produce *pr)
 {
     struct api_ctx *ctx = pr->ctx;
-    const char *key = api_header(ctx, "Idempotency-Key");
+    const char *name = pr->opts->idem_header;
+    const char *key = name ? api_header(ctx, name) : NULL;
     const char *ct = api_header(ctx, "Content-Type");
     crypto_generichash_state st;
     struct buf scoped = BUF_INIT, b = BUF_INIT;
@@ -377,8 +393,7 @@ static bool idempotency_begin(struct produce *pr)
             len = 0;
     if (len == 0 || len > IDEM_KEY_MAX) {
         reply_problem(ctx->resp, 400, "invalid_idempotency_key", NULL,
-                      "Idempotency-Key must be 1-%d printable ASCII characters",
-                      IDEM_KEY_MAX);
+                      "%s must be 1-%d printable ASCII characters", name, IDEM_KEY_MAX);
         return false;
     }
     /* "The same request": same target, content type and body. */
@@ -405,12 +420,12 @@ static bool idempotency_begin(struct produce *pr)
         break;
     case IDEM_CONFLICT:
         reply_problem(ctx->resp, 409, "idempotency_key_reused", NULL,
-                      "Idempotency-Key '%s' was used within 24 h for another request", key);
+                      "%s '%s' was used within 24 h for another request", name, key);
         break;
     case IDEM_IN_PROGRESS:
         api_response_header(ctx->resp, "Retry-After", "1");
         reply_problem(ctx->resp, 409, "idempotency_key_in_progress", NULL,
-                      "a request with Idempotency-Key '%s' is still being written", key);
+                      "a request with %s '%s' is still being written", name, key);
         break;
     }
     buf_release(&scoped);
@@ -579,35 +594,25 @@ static enum api_status write_and_wait(struct produce *pr, struct pshare *shares,
     return call_suspend(&pc->call);
 }
 
-enum api_status api_produce_records(struct api_ctx *ctx)
+enum api_status produce_run(struct api_ctx *ctx, struct topic *t,
+                            const struct produce_opts *o)
 {
-    struct produce pr = {.ctx = ctx};
+    struct produce pr = {.ctx = ctx, .opts = o, .topic = t};
     struct batches bs = {0};
     struct pshare *shares = NULL;
     struct topic_meta m;
     size_t nshares = 0;
     int64_t expect;
     enum api_status st = API_DONE;
-    bool ok;
 
-    pr.topic = api_topic_param(ctx);
-    if (!pr.topic)
-        return API_DONE;
-    if (topic_name_is_internal(pr.topic->name)) {
-        reply_problem(ctx->resp, 403, "internal_topic", NULL,
-                      "internal topics cannot be produced to");
-        goto out;
-    }
-    topic_meta_copy(pr.topic, &m);
-    pr.npartitions = topic_partition_count(pr.topic);
+    topic_meta_copy(t, &m);
+    pr.npartitions = topic_partition_count(t);
     pr.limit = m.config.max_message_bytes < m.config.segment_bytes
                    ? m.config.max_message_bytes
                    : m.config.segment_bytes;
     pr.flush_always = m.config.flush_policy == FLUSH_ALWAYS;
     memcpy(pr.topic_id, m.id, sizeof(pr.topic_id));
-    pr.raw = wants_raw(ctx);
-    ok = pr.raw ? parse_raw(&pr) : parse_envelope(&pr);
-    if (!ok)
+    if (!(o->raw ? parse_raw(&pr) : parse_envelope(&pr)))
         goto out;
     shares = shares_of(&pr, &nshares);
     if (!parse_if_match(&pr, nshares, &expect) ||
@@ -622,7 +627,30 @@ out:
     free(pr.idem_key);
     batches_release(&bs);
     envelope_release(&pr.env);
+    free(pr.raw_headers);
     free(pr.recs);
-    topic_put(pr.topic);
+    return st;
+}
+
+enum api_status api_produce_records(struct api_ctx *ctx)
+{
+    static const char *const kept[] = {"content-type", NULL};
+    const struct produce_opts o = {
+        .raw = wants_raw(ctx),
+        .headers = kept,
+        .idem_header = "Idempotency-Key",
+        .if_match = true,
+    };
+    struct topic *t = api_topic_param(ctx);
+    enum api_status st = API_DONE;
+
+    if (!t)
+        return API_DONE;
+    if (topic_name_is_internal(t->name))
+        reply_problem(ctx->resp, 403, "internal_topic", NULL,
+                      "internal topics cannot be produced to");
+    else
+        st = produce_run(ctx, t, &o);
+    topic_put(t);
     return st;
 }

@@ -29,6 +29,7 @@ static const struct route routes[] = {
     {"PATCH", "/topics/{}", api_update_topic, 0, ""},
     {"DELETE", "/topics/{}", api_delete_topic, 0, ""},
     {"POST", "/topics/{}/messages", api_produce_records, 0, "raw key partition"},
+    {"POST", "/topics/{}/webhook", api_produce_webhook, ROUTE_PUBLIC, "key partition"},
     {"GET", "/topics/{}/partitions/{}", api_fetch_records, 0,
      "offset timestamp limit max_bytes wait_ms value_format"},
     {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, 0, ""},
@@ -125,17 +126,6 @@ static bool listed(const char *list, const char *name)
     return false;
 }
 
-/* Copies s[0..len) into out[0..size) (cut to fit, NUL-terminated) with every byte
- * that is not printable ASCII as '?': the detail is JSON, the request bytes are not. */
-static void printable_copy(char *out, size_t size, const char *s, size_t len)
-{
-    size_t n = len < size - 1 ? len : size - 1;
-
-    for (size_t i = 0; i < n; i++)
-        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-    out[n] = '\0';
-}
-
 /* A query parameter the route does not take is a 400: a typo like ?ofset=5 must not
  * silently read from the start. access_token is everyone's (GET); NULL: anything. */
 static bool known_params(const struct route *r, struct api_ctx *ctx)
@@ -194,7 +184,7 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
         char shown_method[201], shown[201];
 
         if (allow.len) {
-            printable_copy(shown_method, sizeof(shown_method), ctx->req->method,
+            api_printable_copy(shown_method, sizeof(shown_method), ctx->req->method,
                            strlen(ctx->req->method));
             api_response_header(ctx->resp, "Allow", "%s", allow.data);
             reply_problem(ctx->resp, 405, "method_not_allowed", NULL,
@@ -204,8 +194,9 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
             reply_problem(ctx->resp, 400, "bad_path", NULL,
                           "the path has a malformed percent-escape or a NUL byte");
         } else {
-            printable_copy(shown_method, sizeof(shown_method), method, strlen(method));
-            printable_copy(shown, sizeof(shown), target, len);
+            api_printable_copy(shown_method, sizeof(shown_method), method,
+                               strlen(method));
+            api_printable_copy(shown, sizeof(shown), target, len);
             reply_problem(ctx->resp, 404, "not_found", NULL, "no route for %s %s",
                           shown_method, shown);
         }

@@ -62,6 +62,7 @@ static const struct want_route {
     {"PATCH", {"topics", "{}"}, false, ""},
     {"DELETE", {"topics", "{}"}, false, ""},
     {"POST", {"topics", "{}", "messages"}, false, "raw key partition"},
+    {"POST", {"topics", "{}", "webhook"}, true, "key partition"},
     {"GET",
      {"topics", "{}", "partitions", "{}"},
      false,

@@ -41,6 +41,7 @@
 // Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
 // RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -252,6 +253,64 @@ async function metricsScenarios() {
   await call("deleteTopic", "/topics/metrics-t", { expect: 204 }); /* its offsets go too */
   const after = (await call("getMetrics", "/metrics", { expect: 200 })).buf?.toString("utf8") ?? "";
   check(!after.includes('group="metrics-g"'), "getMetrics: a deleted topic's group lag is gone");
+}
+
+// POST /topics/{t}/webhook: signed with the topic's webhook.secret, no token. Leaves no
+// topic behind (listTopics is checked later).
+async function webhookScenarios() {
+  const secret = "wh-s3cret";
+  const sign = (body, key = secret) => `sha256=${createHmac("sha256", key).update(body).digest("hex")}`;
+  const W = "/topics/webhooks/webhook";
+  const hook = (body, headers = {}, opts = {}) => call("produceWebhook", opts.path ?? W, {
+    token: null, body, headers: { "content-type": "application/json", "x-hub-signature-256": sign(body), ...headers },
+    ...opts });
+  const challenge = 'HMAC-SHA256 realm="rill", header="X-Hub-Signature-256"';
+  const body = JSON.stringify({ zen: "Keep it logically awesome.", hook_id: 292430182 });
+  await call("createTopic", "/topics", {
+    json: { name: "webhooks", partitions: 2, config: { "webhook.secret": secret, "max.message.bytes": 1024 } },
+    expect: 201, note: "for webhooks" });
+  {
+    const delivery = { "x-github-event": "ping", "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" };
+    const first = await hook(body, delivery, { expect: 200, note: "signed, first delivery" });
+    const again = await hook(body, delivery, { expect: 200, note: "redelivery" });
+    check(JSON.stringify(again.json) === JSON.stringify(first.json) &&
+      again.res?.headers.get("idempotent-replayed") === "true" && !first.res?.headers.has("idempotent-replayed"),
+    "produceWebhook: a redelivery gets the first answer", `${JSON.stringify(first.json)} ${JSON.stringify(again.json)}`);
+    const at = first.json?.offsets?.[0];
+    const { json } = await call("fetchRecords", `/topics/webhooks/partitions/${at?.partition}?offset=${at?.offset}&limit=1`,
+      { expect: 200, note: "the webhook's record" });
+    const rec = json?.records?.[0];
+    check(JSON.stringify(rec?.value) === body && rec?.headers?.["x-github-event"] === "ping" &&
+      rec?.headers?.["x-github-delivery"] === delivery["x-github-delivery"] &&
+      rec?.headers?.["content-type"] === "application/json" && !("x-hub-signature-256" in (rec?.headers ?? {})),
+    "produceWebhook: the body is the value, the event headers are kept, the signature is not", JSON.stringify(rec));
+    await hook("{}", delivery, { expect: 409, code: "idempotency_key_reused", note: "same delivery, other body" });
+  }
+  await hook(body, { "x-github-delivery": "d".repeat(256) }, { expect: 400, code: "invalid_idempotency_key" });
+  await hook(body, {}, { path: `${W}?key=repo%2Frill`, expect: 200, note: "?key=" });
+  await hook(body, {}, { path: `${W}?partition=1`, expect: 200, note: "?partition=" });
+  await hook(body, {}, { path: `${W}?partition=2`, expect: 404, code: "partition_not_found" });
+  await hook(body, {}, { path: `${W}?partition=-1`, expect: 400, code: "invalid_parameter" });
+  await hook(body, {}, { path: `${W}?raw=1`, expect: 400, code: "unknown_parameter" });
+  await hook("x".repeat(2000), {}, { expect: 413, code: "record_too_large" });
+  for (const [note, sig, code] of [
+    ["no signature", undefined, "missing_signature"],
+    ["another secret", sign(body, "other"), "invalid_signature"],
+    ["sha1=", `sha1=${"0".repeat(40)}`, "invalid_signature"],
+    ["63 hex digits", sign(body).slice(0, -1), "invalid_signature"],
+  ]) {
+    const headers = { "content-type": "application/json" };
+    if (sig) headers["x-hub-signature-256"] = sig;
+    const { res } = await call("produceWebhook", W, { token: null, body, headers, expect: 401, code, note });
+    check(res?.headers.get("www-authenticate") === challenge, `produceWebhook 401 [${note}]: WWW-Authenticate`,
+      res?.headers.get("www-authenticate"));
+  }
+  await call("produceWebhook", W, { body, expect: 401, code: "missing_signature", note: "a bearer token alone" });
+  await hook(body, {}, { path: "/topics/orders/webhook", expect: 403, code: "webhook_not_enabled", note: "no secret" });
+  await hook(body, {}, { path: "/topics/nope/webhook", expect: 403, code: "webhook_not_enabled", note: "no topic" });
+  await hook(body, {}, { path: "/topics/__idempotency/webhook", expect: 403, code: "webhook_not_enabled", note: "internal" });
+  await hook(body, {}, { path: "/topics/%zz/webhook", expect: 400, code: "bad_path" });
+  await call("deleteTopic", "/topics/webhooks", { expect: 204 });
 }
 
 // A router-level answer (no operation), checked against a components.responses entry.
@@ -936,6 +995,7 @@ async function operationsScenarios() {
   await groupScenarios();
   await memberScenarios();
   await metricsScenarios();
+  await webhookScenarios();
 
   // -- router level --
   {
