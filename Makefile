@@ -120,7 +120,7 @@ check: build/san/unit-tests build/san/integration-tests build/san/rill $(FUZZ_BI
 	ASAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/asan:detect_leaks=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=$(CURDIR)/build/san-logs/ubsan:print_stacktrace=1 \
-	    node sse.mjs
+	    sh -c 'node sse.mjs && node cors.mjs'
 	@if ls build/san-logs/* >/dev/null 2>&1; then cat build/san-logs/*; \
 	    echo "sanitizer reports above: failing"; exit 1; fi
 

@@ -3,6 +3,7 @@
 #include "api/internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -12,57 +13,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
-
-#define ADMIN_TOKEN_FILE "admin.token"
-#define TOKEN_PREFIX "rill_"
-
-static void token_hash(const char *token, size_t len, uint8_t out[32])
-{
-    crypto_generichash(out, 32, (const unsigned char *)token, len, NULL, 0);
-}
-
-/* Reads DATA/admin.token, or makes one (32 random bytes, "rill_" + base64url) and
- * writes it with mode 0600. Only its hash is kept in memory. */
-static int load_admin_token(struct api *a)
-{
-    struct buf path = BUF_INIT;
-    char *text = NULL;
-    size_t len;
-    int ret;
-
-    buf_printf(&path, "%s/" ADMIN_TOKEN_FILE, a->config.data_dir);
-    ret = io_read_file(path.data, 4096, &text, &len);
-    if (ret == -ENOENT) {
-        unsigned char raw[32];
-        char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-        struct buf token = BUF_INIT;
-
-        randombytes_buf(raw, sizeof(raw));
-        sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw),
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        sodium_memzero(raw, sizeof(raw));
-        buf_printf(&token, TOKEN_PREFIX "%s\n", b64);
-        ret = io_replace_file(a->config.data_dir, ADMIN_TOKEN_FILE, token.data, token.len,
-                              0600);
-        if (!ret) {
-            token_hash(token.data, token.len - 1, a->admin_hash);
-            log_info("admin token written to '%s' (mode 0600)", path.data);
-        }
-        sodium_memzero(token.data, token.len);
-        buf_release(&token);
-    } else if (!ret) {
-        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-            len--;
-        token_hash(text, len, a->admin_hash);
-        sodium_memzero(text, len);
-        log_info("admin token read from '%s'", path.data);
-    }
-    free(text);
-    buf_release(&path);
-    return ret;
-}
 
 /* How many partitions a topic has now, for group assignments (0: no such topic). */
 static int32_t topic_partitions(void *arg, const char *name)
@@ -81,6 +34,7 @@ static int32_t topic_partitions(void *arg, const char *name)
 int api_new(struct api **out, struct store *store, const struct api_config *config)
 {
     struct api *a = xcalloc(1, sizeof(*a));
+    const char *why;
     int ret;
 
     if (sodium_init() < 0) {
@@ -93,27 +47,36 @@ int api_new(struct api **out, struct store *store, const struct api_config *conf
     pthread_mutex_init(&a->calls_lock, NULL);
     hub_list_init(&a->hubs, a->config.stream_buffer_bytes);
     atomic_init(&a->sticky, 0);
-    if (a->config.auth) {
-        ret = load_admin_token(a);
-        if (ret)
-            goto fail;
-    } else {
+    ret = auth_open(&a->auth, a->config.data_dir, a->config.auth, &why);
+    if (ret) {
+        log_error("cannot open the token store in '%s': %s", a->config.data_dir,
+                  why ? why : strerror(-ret));
+        goto fail;
+    }
+    if (!a->config.auth) {
         log_warn("authentication is OFF (--auth off): anyone who can reach this port "
                  "can read, write and delete everything");
     }
     ret = idem_open(&a->idem, store);
-    if (ret)
+    if (ret) {
+        log_error("cannot open the internal topic " IDEM_TOPIC ": %s", strerror(-ret));
         goto fail;
+    }
     ret = group_offsets_open(&a->groups, store, a->config.offsets_segment_bytes);
-    if (ret)
+    if (ret) {
+        log_error("cannot open the internal topic " GROUP_OFFSETS_TOPIC ": %s", strerror(-ret));
         goto fail;
+    }
     a->members = group_members_new(topic_partitions, a);
     ret = timer_wheel_start(&a->timers);
-    if (ret)
+    if (ret) {
+        log_error("cannot start the timer thread: %s", strerror(-ret));
         goto fail;
+    }
     *out = a;
     return 0;
 fail:
+    auth_close(a->auth);
     group_offsets_close(a->groups);
     idem_close(a->idem);
     hub_list_destroy(&a->hubs);
@@ -181,6 +144,15 @@ void api_wake_followers(struct api *a, const void *t)
     pthread_mutex_unlock(&a->calls_lock);
 }
 
+void api_wake_token(struct api *a, const struct auth_token *t)
+{
+    pthread_mutex_lock(&a->calls_lock);
+    for (struct api_call *c = a->calls; c; c = c->next)
+        if (c->token == t)
+            call_wake(c);
+    pthread_mutex_unlock(&a->calls_lock);
+}
+
 void api_free(struct api *a)
 {
     if (!a)
@@ -191,7 +163,7 @@ void api_free(struct api *a)
     idem_close(a->idem);
     hub_list_destroy(&a->hubs);
     pthread_mutex_destroy(&a->calls_lock);
-    sodium_memzero(a->admin_hash, sizeof(a->admin_hash));
+    auth_close(a->auth);
     free(a);
 }
 
@@ -274,54 +246,147 @@ enum api_media api_media_type(const struct api_ctx *ctx)
     return MEDIA_OTHER;
 }
 
-/* The bearer token of the request: the Authorization header, or ?access_token= on a
- * GET (EventSource cannot set headers). Returns NULL if none; *scheme_ok false if an
- * Authorization header is there but not "Bearer <token>". */
-static const char *bearer_token(const struct api_ctx *ctx, bool *scheme_ok)
-{
-    const char *h = api_header(ctx, "Authorization");
+/* Where the request's token is (RFC 6750): the Authorization header, or
+ * ?access_token= on a GET (EventSource cannot set headers). */
+enum bearer { BEARER_NONE, BEARER_FOUND, BEARER_OTHER_SCHEME, BEARER_TWICE };
 
-    *scheme_ok = true;
-    if (h) {
-        if (strncasecmp(h, "Bearer ", 7)) {
-            *scheme_ok = false;
-            return NULL;
-        }
-        h += 7;
-        while (*h == ' ')
-            h++;
-        return *h ? h : NULL;
-    }
-    if (!strcmp(ctx->req->method, "GET") || !strcmp(ctx->req->method, "HEAD"))
-        return api_query(ctx, "access_token");
-    return NULL;
+static enum bearer bearer_token(const struct api_ctx *ctx, const char **token)
+{
+    const char *h = api_header(ctx, "Authorization"), *q = NULL;
+    bool get = !strcmp(ctx->req->method, "GET") || !strcmp(ctx->req->method, "HEAD");
+
+    if (get)
+        q = api_query(ctx, "access_token");
+    *token = q;
+    if (!h)
+        return q ? BEARER_FOUND : BEARER_NONE;
+    if (q)
+        return BEARER_TWICE;
+    if (strncasecmp(h, "Bearer ", 7))
+        return BEARER_OTHER_SCHEME;
+    for (h += 7; *h == ' '; h++)
+        ;
+    *token = h;
+    return BEARER_FOUND;
+}
+
+/* 401 with the challenge; 'error' is RFC 6750's error code (NULL: none, for a request
+ * that carried no bearer token). */
+static void challenge(struct api_response *resp, const char *error, const char *code,
+                      const char *detail)
+{
+    if (error)
+        api_response_header(resp, "WWW-Authenticate",
+                            "Bearer realm=\"rill\", error=\"%s\", error_description=\"%s\"",
+                            error, detail);
+    else
+        api_response_header(resp, "WWW-Authenticate", "Bearer realm=\"rill\"");
+    reply_problem(resp, 401, code, NULL, "%s", detail);
+}
+
+/* 401 for a token found but no longer valid (AUTH_EXPIRED, AUTH_REVOKED). */
+static void reply_token_ended(struct api_response *resp, enum auth_state st)
+{
+    if (st == AUTH_EXPIRED)
+        challenge(resp, "invalid_token", "token_expired", "the bearer token has expired");
+    else
+        challenge(resp, "invalid_token", "token_revoked", "the bearer token was revoked");
+}
+
+bool api_call_token_valid(struct api_call *c, struct api_response *resp)
+{
+    enum auth_state st = c->token ? auth_token_state(c->token, clock_wall_ms()) : AUTH_VALID;
+
+    if (st == AUTH_VALID)
+        return true;
+    if (resp)
+        reply_token_ended(resp, st);
+    return false;
 }
 
 bool api_authenticate(struct api_ctx *ctx)
 {
-    bool scheme_ok;
-    const char *token = bearer_token(ctx, &scheme_ok);
-    uint8_t hash[32];
+    const char *text;
+    struct auth_token *t;
+    enum auth_state st;
+    int64_t wait_ms;
 
     if (!ctx->api->config.auth)
         return true;
-    if (token) {
-        token_hash(token, strlen(token), hash);
-        if (!sodium_memcmp(hash, ctx->api->admin_hash, sizeof(hash)))
-            return true;
-    }
-    if (!token && scheme_ok) {
-        api_response_header(ctx->resp, "WWW-Authenticate", "Bearer realm=\"rill\"");
-        reply_problem(ctx->resp, 401, "unauthorized", NULL,
-                      "a bearer token is required: Authorization: Bearer <token>");
-    } else {
+    switch (bearer_token(ctx, &text)) {
+    case BEARER_NONE:
+        challenge(ctx->resp, NULL, "unauthorized",
+                  "a bearer token is required: Authorization: Bearer <token>");
+        return false;
+    case BEARER_OTHER_SCHEME:
+        challenge(ctx->resp, NULL, "unauthorized",
+                  "the Authorization header must be 'Bearer <token>'");
+        return false;
+    case BEARER_TWICE:
         api_response_header(ctx->resp, "WWW-Authenticate",
-                            "Bearer realm=\"rill\", error=\"invalid_token\"");
-        reply_problem(ctx->resp, 401, "invalid_token", NULL,
-                      scheme_ok ? "the bearer token is not valid"
-                                : "the Authorization header must be 'Bearer <token>'");
+                            "Bearer realm=\"rill\", error=\"invalid_request\"");
+        reply_problem(ctx->resp, 400, "invalid_request", NULL,
+                      "give the token once: in the Authorization header or in "
+                      "?access_token=, not both");
+        return false;
+    case BEARER_FOUND:
+        break;
     }
+    st = auth_lookup(ctx->api->auth, text, strlen(text), clock_wall_ms(), &t);
+    if (st == AUTH_UNKNOWN) {
+        challenge(ctx->resp, "invalid_token", "invalid_token", "the bearer token is not valid");
+        return false;
+    }
+    if (st != AUTH_VALID) {
+        reply_token_ended(ctx->resp, st);
+        return false;
+    }
+    wait_ms = auth_rate_admit(t, ctx->req->body_len, clock_mono_ms());
+    if (wait_ms) {
+        api_response_header(ctx->resp, "Retry-After", "%" PRId64, (wait_ms + 999) / 1000);
+        reply_problem(ctx->resp, 429, "rate_limited", NULL,
+                      "token '%s' is over its rate limit; retry in %" PRId64 " ms", t->id,
+                      wait_ms);
+        return false;
+    }
+    ctx->token = t;
+    return true;
+}
+
+bool api_may(const struct api_ctx *ctx, unsigned action, const char *topic)
+{
+    return !ctx->api->config.auth || auth_allows(ctx->token, action, topic);
+}
+
+bool api_require(struct api_ctx *ctx, unsigned action, const char *topic)
+{
+    const char *what = action == AUTH_PRODUCE   ? "produce to"
+                       : action == AUTH_CONSUME ? "consume"
+                       : action == AUTH_ADMIN   ? "administer"
+                                                : "use";
+
+    if (api_may(ctx, action, topic))
+        return true;
+    if (topic)
+        api_reply_forbidden(ctx->resp, "this token may not %s topic '%s'", what, topic);
+    else
+        api_reply_forbidden(ctx->resp, "this operation needs a token with '%s' on topics '*'",
+                            action == AUTH_ADMIN ? "admin" : what);
     return false;
+}
+
+void api_reply_forbidden(struct api_response *resp, const char *fmt, ...)
+{
+    struct buf detail = BUF_INIT;
+    va_list ap;
+
+    va_start(ap, fmt);
+    buf_vprintf(&detail, fmt, ap);
+    va_end(ap);
+    api_response_header(resp, "WWW-Authenticate",
+                        "Bearer realm=\"rill\", error=\"insufficient_scope\"");
+    reply_problem(resp, 403, "forbidden", NULL, "%s", detail.data);
+    buf_release(&detail);
 }
 
 enum api_status api_handle(struct api *a, const struct api_request *req,
@@ -334,14 +399,22 @@ enum api_status api_handle(struct api *a, const struct api_request *req,
     st = router_dispatch(a, &ctx);
     for (size_t i = 0; i < ctx.nparams; i++)
         free(ctx.params[i]);
+    if (st == API_DONE && !resp->stream && strcmp(req->method, "HEAD")) /* HEAD: no body */
+        auth_rate_charge(ctx.token, resp->body.len, clock_mono_ms());
     return st;
 }
 
 enum api_status api_continue(struct api *a, struct api_call *call,
                              struct api_response *resp)
 {
-    (void)a;
-    return call->cont(call, resp);
+    struct api_ctx ctx = {.api = a, .req = call->req, .resp = resp};
+    enum api_status st;
+
+    cors_headers(&ctx); /* the answer is a new response: the first one's headers are gone */
+    st = call->cont(call, resp);
+    if (st == API_DONE && !resp->stream && strcmp(call->req->method, "HEAD"))
+        auth_rate_charge(call->token, resp->body.len, clock_mono_ms());
+    return st;
 }
 
 void api_call_free(struct api *a, struct api_call *call)

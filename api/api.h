@@ -40,7 +40,7 @@ struct api_request {
     void *conn;
 };
 
-#define API_MAX_HEADERS 8
+#define API_MAX_HEADERS 16
 
 struct api_response {
     int status;
@@ -66,12 +66,15 @@ struct api_config {
     unsigned heartbeat_ms;    /* a comment on an idle event stream this often */
     size_t stream_buffer_bytes; /* how far a live event stream may fall behind */
     size_t offsets_segment_bytes; /* of __consumer_offsets when it is made (0: 16 MiB) */
+    const char *cors_origin;  /* origins allowed cross-origin ("a,b" or "*"); NULL: none */
 };
 
 struct api;
 
-/* Creates the API over an open store (borrowed; it must outlive the API). With auth
- * on, reads or creates DATA/admin.token. Returns 0 or -errno. */
+/* Creates the API over an open store (borrowed; it must outlive the API): opens the
+ * token store (api/auth.h; with auth on and no token yet, writes DATA/admin.token)
+ * and the internal topics. Returns 0 or -errno (-EBADMSG: a damaged token store),
+ * having logged why. */
 int api_new(struct api **out, struct store *store, const struct api_config *config);
 /* Wakes every suspended call (they answer at once) so the server can stop. */
 void api_shutdown(struct api *a);
@@ -92,6 +95,10 @@ enum api_status api_continue(struct api *a, struct api_call *call,
 ssize_t api_stream_read(struct api *a, struct api_call *call, char *dst, size_t max);
 /* Frees a call (done or abandoned); cancels its waiters. NULL is a no-op. */
 void api_call_free(struct api *a, struct api_call *call);
+
+/* The Access-Control-Allow-Origin value for a request from 'origin' (NULL if none, or
+ * not allowed by --cors-origin), for answers the server writes itself. */
+const char *api_cors_origin(const struct api *a, const char *origin);
 
 void api_response_init(struct api_response *resp);
 void api_response_release(struct api_response *resp);

@@ -5,12 +5,12 @@
 
 enum { CALL_RUNNING, CALL_WAITING, CALL_READY };
 
-void call_init(struct api_call *c, struct api *a, const struct api_request *req,
+void call_init(struct api_call *c, const struct api_ctx *ctx,
                enum api_status (*cont)(struct api_call *, struct api_response *),
                void (*release)(struct api_call *))
 {
-    c->api = a;
-    c->req = req;
+    c->api = ctx->api;
+    c->req = ctx->req;
     atomic_init(&c->state, CALL_RUNNING);
     atomic_init(&c->pending, 0);
     c->wake_on_shutdown = false;
@@ -19,6 +19,7 @@ void call_init(struct api_call *c, struct api *a, const struct api_request *req,
     c->release = release;
     c->prev = c->next = NULL;
     c->tracked = false;
+    c->token = ctx->token; /* set before any suspend: a revocation finds the call */
 }
 
 void call_wake(struct api_call *c)

@@ -15,7 +15,9 @@
 
 #include "api/api.h"
 
+struct api_ctx;
 struct api_response;
+struct auth_token;
 
 struct api_call {
     struct api *api;
@@ -28,9 +30,11 @@ struct api_call {
     void (*release)(struct api_call *c); /* cancels waits and frees the whole state */
     struct api_call *prev, *next;       /* in the API's list of suspended calls */
     bool tracked;                       /* in that list (a call may suspend twice) */
+    struct auth_token *token;           /* whose request it is (NULL: auth off) */
 };
 
-void call_init(struct api_call *c, struct api *a, const struct api_request *req,
+/* Starts a call for the request of 'ctx' (its API, request and token). */
+void call_init(struct api_call *c, const struct api_ctx *ctx,
                enum api_status (*cont)(struct api_call *, struct api_response *),
                void (*release)(struct api_call *));
 /* Wakes the call (first wake wins; later ones do nothing). Any thread. */

@@ -326,6 +326,8 @@ static enum api_status poll_continue(struct api_call *c, struct api_response *re
 {
     struct fetch *f = &((struct poll_call *)c)->f;
 
+    if (!api_call_token_valid(c, resp)) /* revoked (which woke it) or expired meanwhile */
+        return API_DONE;
     if (topic_is_deleted(f->topic)) /* the delete woke the poll */
         reply_problem(resp, 404, "topic_not_found", NULL, "topic '%s' does not exist",
                       f->topic->name);
@@ -348,7 +350,7 @@ static enum api_status wait_for_data(struct api_ctx *ctx, struct fetch *f)
 {
     struct poll_call *pc = xcalloc(1, sizeof(*pc));
 
-    call_init(&pc->call, ctx->api, ctx->req, poll_continue, poll_release);
+    call_init(&pc->call, ctx, poll_continue, poll_release);
     pc->call.wake_on_shutdown = true;
     pc->f = *f; /* takes the topic reference */
     pc->waiter.offset = f->offset;

@@ -29,7 +29,54 @@
 bool api_group_param(struct api_ctx *ctx, const char **name)
 {
     *name = ctx->params[0];
-    return api_group_name_ok(ctx, *name);
+    return api_group_name_ok(ctx, *name) && api_require_group(ctx, *name);
+}
+
+/* The first topic of the group the token may not consume (malloc'ed), or NULL. */
+static char *uncovered_topic(const struct api_ctx *ctx, const char *group)
+{
+    struct group_offset *o = NULL;
+    char **subscribed, *denied = NULL;
+    size_t n = 0, k;
+
+    if (api_may(ctx, AUTH_CONSUME, NULL))
+        return NULL;
+    if (!group_offsets_get(ctx->api->groups, group, &o, &n)) {
+        for (size_t i = 0; i < n && !denied; i++)
+            if (!api_may(ctx, AUTH_CONSUME, o[i].topic))
+                denied = xstrdup(o[i].topic);
+        group_offsets_free(o, n);
+    }
+    subscribed = group_members_topics(ctx->api->members, group, clock_mono_ms(), &k);
+    for (size_t i = 0; i < k; i++) {
+        if (!denied && !api_may(ctx, AUTH_CONSUME, subscribed[i]))
+            denied = xstrdup(subscribed[i]);
+        free(subscribed[i]);
+    }
+    free(subscribed);
+    return denied;
+}
+
+bool api_covers_group(const struct api_ctx *ctx, const char *group)
+{
+    char *denied = uncovered_topic(ctx, group);
+
+    free(denied);
+    return !denied;
+}
+
+bool api_require_group(struct api_ctx *ctx, const char *group)
+{
+    char *denied = uncovered_topic(ctx, group);
+
+    if (!denied)
+        return true;
+    api_reply_forbidden(ctx->resp,
+                        "this token may not use group '%s': it reads topic '%s', which the "
+                        "token may not consume",
+                        group, denied);
+    free(denied);
+    return false;
 }
 
 /* A group name: 1 to 255 bytes of UTF-8 without control characters. */
@@ -136,22 +183,32 @@ static char **merge_names(char **a, size_t na, char **b, size_t nb, size_t *n)
     return out;
 }
 
+char **api_group_names(struct api *a, size_t *n)
+{
+    size_t no, nm;
+    char **with_offsets = group_offsets_groups(a->groups, &no);
+    char **with_members = group_members_groups(a->members, clock_mono_ms(), &nm);
+
+    return merge_names(with_offsets, no, with_members, nm, n);
+}
+
 enum api_status api_list_groups(struct api_ctx *ctx)
 {
     struct buf b = BUF_INIT;
-    size_t n, no, nm;
+    size_t n;
     int64_t now = clock_mono_ms();
-    char **with_offsets = group_offsets_groups(ctx->api->groups, &no);
-    char **with_members = group_members_groups(ctx->api->members, now, &nm);
-    char **names;
+    char **names = api_group_names(ctx->api, &n);
 
-    names = merge_names(with_offsets, no, with_members, nm, &n);
     buf_addstr(&b, "{\"groups\":[");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, shown_groups = 0; i < n; i++) {
         struct group_offset *o;
         size_t k;
 
-        if (i)
+        if (!api_covers_group(ctx, names[i])) {
+            free(names[i]);
+            continue;
+        }
+        if (shown_groups++)
             buf_addch(&b, ',');
         buf_addstr(&b, "{\"name\":");
         json_add_cstr(&b, names[i]);
@@ -218,7 +275,7 @@ static struct group_call *group_call_new(struct api_ctx *ctx, const char *group)
 {
     struct group_call *gc = xcalloc(1, sizeof(*gc));
 
-    call_init(&gc->call, ctx->api, ctx->req, group_continue, group_release);
+    call_init(&gc->call, ctx, group_continue, group_release);
     gc->group = xstrdup(group);
     gc->durable.fire = group_durable;
     return gc;
@@ -249,10 +306,10 @@ static bool parse_commit_item(struct api_ctx *ctx, json_t *item, size_t i,
                               struct group_offset *o)
 {
     json_t *topic = json_object_get(item, "topic"), *part = json_object_get(item, "partition");
-    json_t *off = json_object_get(item, "offset"), *v;
+    json_t *off = json_object_get(item, "offset");
     struct topic *t;
     struct partition *p;
-    const char *key;
+    char where[32];
     bool ok = false;
 
     if (!json_is_object(item)) {
@@ -260,21 +317,18 @@ static bool parse_commit_item(struct api_ctx *ctx, json_t *item, size_t i,
                       "offsets[%zu] must be an object {\"topic\",\"partition\",\"offset\"}", i);
         return false;
     }
-    json_object_foreach(item, key, v)
-    {
-        if (strcmp(key, "topic") && strcmp(key, "partition") && strcmp(key, "offset")) {
-            reply_problem(ctx->resp, 400, "unknown_field", NULL,
-                          "offsets[%zu]: unknown field (expected topic, partition, offset)",
-                          i);
-            return false;
-        }
-    }
+    snprintf(where, sizeof(where), "offsets[%zu]", i);
+    if (!api_known_fields(ctx, item, "topic, partition, offset", where))
+        return false;
     if (!json_is_string(topic) || !json_is_integer(part) || !json_is_integer(off)) {
         reply_problem(ctx->resp, 400, "invalid_offsets", NULL,
                       "offsets[%zu] needs 'topic' (a string), 'partition' and 'offset' "
                       "(integers)", i);
         return false;
     }
+    if (strlen(json_string_value(topic)) == json_string_length(topic) &&
+        !api_require(ctx, AUTH_CONSUME, json_string_value(topic)))
+        return false;
     if (strlen(json_string_value(topic)) != json_string_length(topic) ||
         store_get_topic(ctx->api->store, json_string_value(topic), &t)) {
         reply_problem(ctx->resp, 404, "topic_not_found", NULL,
@@ -345,18 +399,10 @@ static bool fenced_ok(struct api_ctx *ctx, json_t *root)
 static bool parse_commit(struct api_ctx *ctx, json_t *root, struct group_offset **out,
                          size_t *n)
 {
-    json_t *offsets = json_object_get(root, "offsets"), *v;
-    const char *key;
+    json_t *offsets = json_object_get(root, "offsets");
 
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "offsets") && strcmp(key, "member_id") && strcmp(key, "generation")) {
-            reply_problem(ctx->resp, 400, "unknown_field", NULL,
-                          "unknown field '%s' (expected offsets, member_id, generation)",
-                          key);
-            return false;
-        }
-    }
+    if (!api_known_fields(ctx, root, "offsets, member_id, generation", NULL))
+        return false;
     if (!fenced_ok(ctx, root))
         return false;
     if (!json_is_array(offsets) || !json_array_size(offsets) ||

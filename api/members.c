@@ -64,26 +64,17 @@ void api_reply_unknown_member(struct api_response *resp)
                   "server restarted): join again");
 }
 
-/* Reads the join body; answers 400/404 on failure. topics[] borrow from 'root'. */
+/* Reads the join body; answers 400/403/404 on failure. topics[] borrow from 'root'. */
 static bool parse_join(struct api_ctx *ctx, json_t *root, const char **topics, size_t *n,
                        int64_t *timeout, bool *earliest)
 {
     json_t *list = json_object_get(root, "topics"), *v;
     json_t *st = json_object_get(root, "session_timeout_ms");
     json_t *reset = json_object_get(root, "auto_offset_reset");
-    const char *key;
     size_t i;
 
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "topics") && strcmp(key, "session_timeout_ms") &&
-            strcmp(key, "auto_offset_reset")) {
-            reply_problem(ctx->resp, 400, "unknown_field", NULL,
-                          "unknown field '%s' (expected topics, session_timeout_ms, "
-                          "auto_offset_reset)", key);
-            return false;
-        }
-    }
+    if (!api_known_fields(ctx, root, "topics, session_timeout_ms, auto_offset_reset", NULL))
+        return false;
     if (!json_is_array(list) || !json_array_size(list) ||
         json_array_size(list) > MEMBER_MAX_TOPICS) {
         reply_problem(ctx->resp, 400, "invalid_topics", NULL,
@@ -99,6 +90,9 @@ static bool parse_join(struct api_ctx *ctx, json_t *root, const char **topics, s
                           "topics[%zu] must be a string", i);
             return false;
         }
+        if (strlen(json_string_value(v)) == json_string_length(v) &&
+            !api_require(ctx, AUTH_CONSUME, json_string_value(v)))
+            return false;
         if (strlen(json_string_value(v)) != json_string_length(v) ||
             store_get_topic(ctx->api->store, json_string_value(v), &t)) {
             reply_problem(ctx->resp, 404, "topic_not_found", NULL,
@@ -427,7 +421,8 @@ static enum api_status member_read_continue(struct api_call *c, struct api_respo
     struct member_read *mr = (struct member_read *)c;
 
     stop_waiting(mr);
-    answer_read(mr, resp, false);
+    if (api_call_token_valid(c, resp)) /* revoked (which woke it) or expired meanwhile */
+        answer_read(mr, resp, false);
     return API_DONE;
 }
 
@@ -453,7 +448,7 @@ enum api_status api_read_member_records(struct api_ctx *ctx)
     if (!api_group_param(ctx, &group))
         return API_DONE;
     mr = xcalloc(1, sizeof(*mr));
-    call_init(&mr->call, ctx->api, ctx->req, member_read_continue, member_read_release);
+    call_init(&mr->call, ctx, member_read_continue, member_read_release);
     mr->call.wake_on_shutdown = true;
     mr->group = xstrdup(group);
     mr->member = xstrdup(ctx->params[1]);

@@ -1,6 +1,7 @@
 /* metrics.c: GET /metrics, Prometheus text exposition (format 0.0.4): each partition's
- * offsets and size, and each consumer group's members and lag per partition. Read from
- * the live state at each scrape; nothing is kept between scrapes. */
+ * offsets and size, and each consumer group's members and lag per partition, as far as
+ * the token may see them (its topics, the groups it covers). Read from the live state
+ * at each scrape; nothing is kept between scrapes. */
 #include "api/internal.h"
 
 #include <inttypes.h>
@@ -30,8 +31,9 @@ static void add_family(struct buf *b, const char *name, const char *type, const 
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* rill_partition_*{topic,partition} for every partition of every topic. */
-static void partition_metrics(struct api *a, struct buf *b)
+/* rill_partition_*{topic,partition} for every partition of the topics the token may
+ * use. */
+static void partition_metrics(const struct api_ctx *ctx, struct buf *b)
 {
     static const char *const names[] = {"rill_partition_high_watermark",
                                         "rill_partition_log_start_offset",
@@ -44,11 +46,13 @@ static void partition_metrics(struct api *a, struct buf *b)
     struct topic **list;
     size_t n;
 
-    if (store_list_topics(a->store, &list, &n))
+    if (store_list_topics(ctx->api->store, &list, &n))
         return;
     for (int m = 0; m < 3; m++) {
         add_family(b, names[m], "gauge", helps[m]);
         for (size_t i = 0; i < n; i++) {
+            if (!api_may(ctx, AUTH_ANY, list[i]->name))
+                continue;
             for (int32_t p = 0; p < topic_partition_count(list[i]); p++) {
                 struct partition *part = topic_partition(list[i], p);
                 char id[16];
@@ -67,13 +71,21 @@ static void partition_metrics(struct api *a, struct buf *b)
     store_free_list(list, n);
 }
 
-/* rill_consumer_group_lag{group,topic,partition} and rill_consumer_group_members. */
-static void group_metrics(struct api *a, struct buf *b)
+/* rill_consumer_group_lag{group,topic,partition} and rill_consumer_group_members, for
+ * the groups the token covers. */
+static void group_metrics(const struct api_ctx *ctx, struct buf *b)
 {
+    struct api *a = ctx->api;
     size_t n;
-    char **groups = group_offsets_groups(a->groups, &n);
+    char **groups = api_group_names(a, &n);
     int64_t now = clock_mono_ms();
 
+    for (size_t i = 0; i < n; i++) {
+        if (!api_covers_group(ctx, groups[i])) {
+            free(groups[i]);
+            groups[i] = NULL;
+        }
+    }
     add_family(b, "rill_consumer_group_lag", "gauge",
                "Records between a group's committed offset and the high watermark.");
     for (size_t i = 0; i < n; i++) {
@@ -81,7 +93,7 @@ static void group_metrics(struct api *a, struct buf *b)
         size_t k;
         struct topic *t = NULL;
 
-        if (group_offsets_get(a->groups, groups[i], &o, &k))
+        if (!groups[i] || group_offsets_get(a->groups, groups[i], &o, &k))
             continue;
         for (size_t j = 0; j < k; j++) {
             struct partition *p;
@@ -109,30 +121,13 @@ static void group_metrics(struct api *a, struct buf *b)
     }
     add_family(b, "rill_consumer_group_members", "gauge", "Live members of a group.");
     for (size_t i = 0; i < n; i++) {
+        if (!groups[i])
+            continue;
         buf_addstr(b, "rill_consumer_group_members{");
         add_label(b, "group", groups[i], true);
         buf_printf(b, "} %zu\n", group_members_count(a->members, groups[i], now));
-    }
-    {
-        size_t nm;
-        char **with_members = group_members_groups(a->members, now, &nm);
-
-        for (size_t i = 0; i < nm; i++) {
-            bool listed = false;
-
-            for (size_t j = 0; j < n && !listed; j++)
-                listed = !strcmp(groups[j], with_members[i]);
-            if (!listed) { /* members, no commits yet */
-                buf_addstr(b, "rill_consumer_group_members{");
-                add_label(b, "group", with_members[i], true);
-                buf_printf(b, "} %zu\n", group_members_count(a->members, with_members[i], now));
-            }
-            free(with_members[i]);
-        }
-        free(with_members);
-    }
-    for (size_t i = 0; i < n; i++)
         free(groups[i]);
+    }
     free(groups);
 }
 
@@ -141,8 +136,8 @@ enum api_status api_get_metrics(struct api_ctx *ctx)
     struct buf *b = &ctx->resp->body;
 
     buf_reset(b);
-    partition_metrics(ctx->api, b);
-    group_metrics(ctx->api, b);
+    partition_metrics(ctx, b);
+    group_metrics(ctx, b);
     ctx->resp->status = 200;
     ctx->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return API_DONE;

@@ -557,7 +557,7 @@ static enum api_status write_and_wait(struct produce *pr, struct pshare *shares,
         }
     }
     pc = xcalloc(1, sizeof(*pc));
-    call_init(&pc->call, ctx->api, ctx->req, produce_continue, produce_release);
+    call_init(&pc->call, ctx, produce_continue, produce_release);
     pc->idem_key = pr->idem_key; /* taken */
     pr->idem_key = NULL;
     memcpy(pc->idem_hash, pr->idem_hash, sizeof(pc->idem_hash));

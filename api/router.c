@@ -9,43 +9,59 @@
 #include "common/hex.h"
 #include "common/xalloc.h"
 
-enum route_flags { ROUTE_PUBLIC = 1 << 0 };
+/* Who may call a route. Every route but the public ones needs a valid token; a route
+ * with 'need' also needs those actions, on the topic of its path (ROUTE_TOPIC) or on
+ * every topic (ROUTE_SERVER). Routes with neither check in their handlers (the topics
+ * in a body, a group's topics) or show only what the token may see (lists, metrics). */
+enum route_flags {
+    ROUTE_PUBLIC = 1 << 0, /* no token: /healthz; webhooks carry a signature instead */
+    ROUTE_TOPIC = 1 << 1,
+    ROUTE_SERVER = 1 << 2,
+};
 
 struct route {
     const char *method;
     const char *pattern; /* literal segments and {} for a parameter */
     api_handler handler;
     unsigned flags;
+    unsigned need;      /* enum auth_action bits (any of them will do) */
     const char *params; /* the query parameters it takes, space-separated */
 };
 
+#define TOPIC(action) ROUTE_TOPIC, (action)
+
 static const struct route routes[] = {
-    {"GET", "/healthz", api_get_health, ROUTE_PUBLIC, NULL},
-    {"GET", "/openapi.yaml", api_get_openapi, 0, NULL},
-    {"GET", "/metrics", api_get_metrics, 0, ""},
-    {"GET", "/topics", api_list_topics, 0, "internal"},
-    {"POST", "/topics", api_create_topic, 0, ""},
-    {"GET", "/topics/{}", api_get_topic, 0, ""},
-    {"PATCH", "/topics/{}", api_update_topic, 0, ""},
-    {"DELETE", "/topics/{}", api_delete_topic, 0, ""},
-    {"POST", "/topics/{}/messages", api_produce_records, 0, "raw key partition"},
-    {"POST", "/topics/{}/webhook", api_produce_webhook, ROUTE_PUBLIC, "key partition"},
-    {"GET", "/topics/{}/partitions/{}", api_fetch_records, 0,
+    {"GET", "/healthz", api_get_health, ROUTE_PUBLIC, 0, NULL},
+    {"GET", "/openapi.yaml", api_get_openapi, 0, 0, NULL},
+    {"GET", "/metrics", api_get_metrics, 0, 0, ""},
+    {"GET", "/topics", api_list_topics, 0, 0, "internal"},
+    {"POST", "/topics", api_create_topic, 0, 0, ""},
+    {"GET", "/topics/{}", api_get_topic, TOPIC(AUTH_ANY), ""},
+    {"PATCH", "/topics/{}", api_update_topic, TOPIC(AUTH_ADMIN), ""},
+    {"DELETE", "/topics/{}", api_delete_topic, TOPIC(AUTH_ADMIN), ""},
+    {"POST", "/topics/{}/messages", api_produce_records, TOPIC(AUTH_PRODUCE),
+     "raw key partition"},
+    {"POST", "/topics/{}/webhook", api_produce_webhook, ROUTE_PUBLIC, 0, "key partition"},
+    {"GET", "/topics/{}/partitions/{}", api_fetch_records, TOPIC(AUTH_CONSUME),
      "offset timestamp limit max_bytes wait_ms value_format"},
-    {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, 0, ""},
-    {"GET", "/topics/{}/partitions/{}/stream", api_stream_partition, 0,
+    {"GET", "/topics/{}/partitions/{}/offsets", api_get_offsets, TOPIC(AUTH_CONSUME), ""},
+    {"GET", "/topics/{}/partitions/{}/stream", api_stream_partition, TOPIC(AUTH_CONSUME),
      "offset timestamp last_event_id group commit"},
-    {"GET", "/topics/{}/stream", api_stream_topic, 0,
+    {"GET", "/topics/{}/stream", api_stream_topic, TOPIC(AUTH_CONSUME),
      "offset timestamp last_event_id group commit"},
-    {"GET", "/groups", api_list_groups, 0, ""},
-    {"DELETE", "/groups/{}", api_delete_group, 0, ""},
-    {"POST", "/groups/{}/offsets", api_commit_group_offsets, 0, ""},
-    {"GET", "/groups/{}/offsets", api_get_group_offsets, 0, ""},
-    {"POST", "/groups/{}/members", api_join_group, 0, ""},
-    {"DELETE", "/groups/{}/members/{}", api_leave_group, 0, ""},
-    {"POST", "/groups/{}/members/{}/heartbeat", api_heartbeat_member, 0, ""},
-    {"GET", "/groups/{}/members/{}/records", api_read_member_records, 0,
+    {"GET", "/groups", api_list_groups, 0, 0, ""},
+    {"DELETE", "/groups/{}", api_delete_group, 0, 0, ""},
+    {"POST", "/groups/{}/offsets", api_commit_group_offsets, 0, 0, ""},
+    {"GET", "/groups/{}/offsets", api_get_group_offsets, 0, 0, ""},
+    {"POST", "/groups/{}/members", api_join_group, 0, 0, ""},
+    {"DELETE", "/groups/{}/members/{}", api_leave_group, 0, 0, ""},
+    {"POST", "/groups/{}/members/{}/heartbeat", api_heartbeat_member, 0, 0, ""},
+    {"GET", "/groups/{}/members/{}/records", api_read_member_records, 0, 0,
      "limit max_bytes wait_ms"},
+    {"POST", "/tokens", api_create_token, ROUTE_SERVER, AUTH_ADMIN, ""},
+    {"GET", "/tokens", api_list_tokens, ROUTE_SERVER, AUTH_ADMIN, ""},
+    {"GET", "/tokens/{}", api_get_token, ROUTE_SERVER, AUTH_ADMIN, ""},
+    {"DELETE", "/tokens/{}", api_delete_token, ROUTE_SERVER, AUTH_ADMIN, ""},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -113,15 +129,14 @@ static void free_params(struct api_ctx *ctx)
     ctx->nparams = 0;
 }
 
-/* True if 'name' is a word of the space-separated 'list'. */
-static bool listed(const char *list, const char *name)
+bool api_word_listed(const char *list, const char *word)
 {
-    size_t n = strlen(name);
+    size_t n = strlen(word);
 
-    if (!n) /* "?=x", "?&a=1": strstr() finds "" at every step and p never moves */
+    if (!n || strpbrk(word, " ,")) /* "": strstr() would find it at every step */
         return false;
-    for (const char *p = list; (p = strstr(p, name)); p += n)
-        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == ',' || !p[n]))
             return true;
     return false;
 }
@@ -137,7 +152,7 @@ static bool known_params(const struct route *r, struct api_ctx *ctx)
 
         bool printable = strlen(name) <= 64;
 
-        if (!strcmp(name, "access_token") || listed(r->params, name))
+        if (!strcmp(name, "access_token") || api_word_listed(r->params, name))
             continue;
         for (const char *c = name; *c && printable; c++)
             printable = *c >= 0x20 && *c < 0x7f; /* the detail is JSON: ASCII only */
@@ -160,6 +175,7 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
     bool bad_param = false;
 
     (void)a;
+    cors_headers(ctx);
     if (!strcmp(method, "HEAD"))
         method = "GET"; /* the server sends no body for HEAD */
     for (size_t i = 0; i < NROUTES; i++) {
@@ -183,7 +199,9 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
     if (!found) {
         char shown_method[201], shown[201];
 
-        if (allow.len) {
+        if (allow.len && !strcmp(method, "OPTIONS")) {
+            cors_preflight(ctx, allow.data);
+        } else if (allow.len) {
             api_printable_copy(shown_method, sizeof(shown_method), ctx->req->method,
                            strlen(ctx->req->method));
             api_response_header(ctx->resp, "Allow", "%s", allow.data);
@@ -206,7 +224,21 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
     buf_release(&allow);
     if (!(found->flags & ROUTE_PUBLIC) && !api_authenticate(ctx))
         return API_DONE;
+    if ((found->flags & ROUTE_TOPIC) && !api_require(ctx, found->need, ctx->params[0]))
+        return API_DONE;
+    if ((found->flags & ROUTE_SERVER) && !api_require(ctx, found->need, NULL))
+        return API_DONE;
     if (!known_params(found, ctx))
         return API_DONE;
     return found->handler(ctx);
+}
+
+bool router_route(size_t i, const char **method, const char **pattern, bool *is_public)
+{
+    if (i >= NROUTES)
+        return false;
+    *method = routes[i].method;
+    *pattern = routes[i].pattern;
+    *is_public = routes[i].flags & ROUTE_PUBLIC;
+    return true;
 }

@@ -307,8 +307,9 @@ ssize_t api_stream_read(struct api *a, struct api_call *c, char *dst, size_t max
         }
         if (s->group)
             auto_commit(s, false);
-        if (s->ending || api_is_shutting_down(a) || topic_is_deleted(s->topic))
-            return -1;
+        if (s->ending || api_is_shutting_down(a) || topic_is_deleted(s->topic) ||
+            !api_call_token_valid(c, NULL))
+            return -1; /* a revoked token's streams are woken to end here */
         fill(s);
         if (s->out.len || s->ending)
             continue;
@@ -362,7 +363,7 @@ static struct stream *stream_new(struct api_ctx *ctx, struct topic *t, bool whol
 {
     struct stream *s = xcalloc(1, sizeof(*s));
 
-    call_init(&s->call, ctx->api, ctx->req, stream_continue, stream_release);
+    call_init(&s->call, ctx, stream_continue, stream_release);
     atomic_init(&s->heartbeat_armed, false);
     s->call.wake_on_shutdown = true;
     s->call.follows = t;
@@ -387,7 +388,7 @@ static enum api_status start_stream(struct api_ctx *ctx, struct stream *s)
 }
 
 /* ?group= and ?commit= (auto or none). A group whose members read it is theirs: 409.
- * Answers 400/409 and returns false on failure. */
+ * Answers 400/403/409 and returns false on failure. */
 static bool parse_group(struct api_ctx *ctx, const char **group, bool *auto_commit)
 {
     const char *commit = api_query(ctx, "commit");
@@ -404,7 +405,7 @@ static bool parse_group(struct api_ctx *ctx, const char **group, bool *auto_comm
                       "'commit' needs 'group' (whose offsets to commit)");
         return false;
     }
-    if (*group && !api_group_name_ok(ctx, *group))
+    if (*group && (!api_group_name_ok(ctx, *group) || !api_require_group(ctx, *group)))
         return false;
     if (*group && group_members_count(ctx->api->members, *group, timer_now_ms())) {
         reply_problem(ctx->resp, 409, "member_required", NULL,

@@ -77,6 +77,24 @@ json_t *api_parse_body_object(struct api_ctx *ctx)
     return root;
 }
 
+bool api_known_fields(struct api_ctx *ctx, json_t *obj, const char *fields,
+                      const char *where)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(obj, key, v)
+    {
+        if (!api_word_listed(fields, key)) {
+            reply_problem(ctx->resp, 400, "unknown_field", NULL,
+                          "%s%sunknown field '%s' (expected %s)", where ? where : "",
+                          where ? ": " : "", key, fields);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Applies a "config" object onto 'c'. Answers 400 and returns false on a bad key or
  * value. */
 static bool apply_config(struct api_ctx *ctx, json_t *config, struct topic_config *c)
@@ -147,7 +165,8 @@ enum api_status api_list_topics(struct api_ctx *ctx)
     store_list_topics(ctx->api->store, &list, &n);
     buf_addstr(&b, "{\"topics\":[");
     for (size_t i = 0; i < n; i++) {
-        if (!with_internal && topic_name_is_internal(list[i]->name))
+        if ((!with_internal && topic_name_is_internal(list[i]->name)) ||
+            !api_may(ctx, AUTH_ANY, list[i]->name))
             continue;
         if (!first)
             buf_addch(&b, ',');
@@ -166,8 +185,6 @@ enum api_status api_create_topic(struct api_ctx *ctx)
     struct topic_meta m;
     struct topic *t;
     struct buf b = BUF_INIT;
-    const char *key;
-    json_t *v;
     int r;
 
     if (!root)
@@ -175,14 +192,8 @@ enum api_status api_create_topic(struct api_ctx *ctx)
     memset(&m, 0, sizeof(m));
     topic_config_defaults(&m.config);
     m.partitions = 1;
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "name") && strcmp(key, "partitions") && strcmp(key, "config")) {
-            reply_problem(ctx->resp, 400, "unknown_field", NULL,
-                          "unknown field '%s' (expected name, partitions, config)", key);
-            goto out;
-        }
-    }
+    if (!api_known_fields(ctx, root, "name, partitions, config", NULL))
+        goto out;
     name = json_object_get(root, "name");
     if (!json_is_string(name) ||
         !topic_name_is_valid(json_string_value(name), json_string_length(name))) {
@@ -195,6 +206,8 @@ enum api_status api_create_topic(struct api_ctx *ctx)
                       "names starting with '__' are reserved for internal topics");
         goto out;
     }
+    if (!api_require(ctx, AUTH_ADMIN, json_string_value(name)))
+        goto out;
     snprintf(m.name, sizeof(m.name), "%s", json_string_value(name));
     parts = json_object_get(root, "partitions");
     if (parts && !parse_partitions(ctx, parts, 1, &m.partitions))
@@ -240,8 +253,6 @@ enum api_status api_update_topic(struct api_ctx *ctx)
     json_t *root, *parts, *config;
     struct topic_meta m;
     struct buf b = BUF_INIT;
-    const char *key;
-    json_t *v;
     int32_t n;
     int r;
 
@@ -255,14 +266,8 @@ enum api_status api_update_topic(struct api_ctx *ctx)
     root = api_parse_body_object(ctx);
     if (!root)
         goto out_put;
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "partitions") && strcmp(key, "config")) {
-            reply_problem(ctx->resp, 400, "unknown_field", NULL,
-                          "unknown field '%s' (expected partitions, config)", key);
-            goto out;
-        }
-    }
+    if (!api_known_fields(ctx, root, "partitions, config", NULL))
+        goto out;
     topic_meta_copy(t, &m);
     parts = json_object_get(root, "partitions");
     n = m.partitions;

@@ -19,8 +19,10 @@
  * past one. Properties, else abort():
  *  - the outcome is the one an independent model of openapi.yaml's route table
  *    predicts: 404 not_found, 405 method_not_allowed with the right Allow header,
- *    400 bad_path, 401 without the admin token on a route that needs it, 400
- *    unknown_parameter for a name the route does not take, or else a handler ran;
+ *    400 bad_path, 401 without the admin token on a route that needs it (400
+ *    invalid_request with a token both in the header and the query), 204 with Allow
+ *    for OPTIONS, 400 unknown_parameter for a name the route does not take, or else a
+ *    handler ran;
  *  - the path parameters left in the context are exactly the route's segments,
  *    percent-decoded (%XX either case; %00 or a malformed escape refuses the path),
  *    so they never hold a NUL byte ('/' from %2F is allowed: handlers check names);
@@ -81,6 +83,10 @@ static const struct want_route {
     {"DELETE", {"groups", "{}", "members", "{}"}, false, ""},
     {"POST", {"groups", "{}", "members", "{}", "heartbeat"}, false, ""},
     {"GET", {"groups", "{}", "members", "{}", "records"}, false, "limit max_bytes wait_ms"},
+    {"POST", {"tokens"}, false, ""},
+    {"GET", {"tokens"}, false, ""},
+    {"GET", {"tokens", "{}"}, false, ""},
+    {"DELETE", {"tokens", "{}"}, false, ""},
 };
 
 #define NROUTES (sizeof(want_routes) / sizeof(want_routes[0]))
@@ -99,8 +105,11 @@ static void teardown(void)
 static void setup(void)
 {
     const char *base = getenv("TMPDIR");
-    struct api_config config = {
-        .auth = true, .max_body_bytes = 1 << 20, .max_records = 100, .max_wait_ms = 1000};
+    struct api_config config = {.auth = true,
+                                 .max_body_bytes = 1 << 20,
+                                 .max_records = 100,
+                                 .max_wait_ms = 1000,
+                                 .cors_origin = "http://a.example, https://b.example"};
     char path[4200];
     FILE *f;
 
@@ -291,26 +300,30 @@ static const char *header(const struct request *r, const char *name)
     return NULL;
 }
 
-/* Whether the request carries the admin token: "Authorization: Bearer <token>" (the
- * scheme in any case, spaces before the token), or on GET and HEAD without that
- * header, the first ?access_token=. */
-static bool want_authorized(const struct request *r)
-{
-    const char *h = header(r, "Authorization");
+/* What the bearer check makes of a request: the admin token in
+ * "Authorization: Bearer <token>" (the scheme in any case, spaces before the token),
+ * or on GET and HEAD without that header, the first ?access_token=; a token given both
+ * ways is a bad request. */
+enum want_auth { WANT_AUTHORIZED, WANT_401, WANT_400 };
 
+static enum want_auth want_authorized(const struct request *r)
+{
+    const char *h = header(r, "Authorization"), *q = NULL;
+    bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+
+    for (size_t i = 0; get && i < r->nquery && !q; i++)
+        if (!strcmp(r->query[i].name, "access_token"))
+            q = r->query[i].value ? r->query[i].value : "";
+    if (h && q)
+        return WANT_400;
     if (h) {
         if (strncasecmp(h, "Bearer ", 7))
-            return false;
+            return WANT_401;
         for (h += 7; *h == ' '; h++)
             ;
-        return !strcmp(h, ADMIN_TOKEN);
+        return strcmp(h, ADMIN_TOKEN) ? WANT_401 : WANT_AUTHORIZED;
     }
-    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-        return false;
-    for (size_t i = 0; i < r->nquery; i++)
-        if (!strcmp(r->query[i].name, "access_token"))
-            return r->query[i].value && !strcmp(r->query[i].value, ADMIN_TOKEN);
-    return false;
+    return q && !strcmp(q, ADMIN_TOKEN) ? WANT_AUTHORIZED : WANT_401;
 }
 
 /* True if 'name' is one of the space-separated words of 'list'. */
@@ -399,9 +412,10 @@ static bool has_code(const struct api_response *resp, const char *code)
  * from reply_errno(), which no request here can reach). */
 static bool router_answered(const struct api_response *resp)
 {
-    static const char *const codes[] = {"not_found",     "method_not_allowed",
-                                        "bad_path",      "unauthorized",
-                                        "invalid_token", "unknown_parameter"};
+    static const char *const codes[] = {"not_found",       "method_not_allowed",
+                                        "bad_path",        "unauthorized",
+                                        "invalid_token",   "unknown_parameter",
+                                        "invalid_request", "forbidden"};
 
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
         if (has_code(resp, codes[i]))
@@ -434,9 +448,14 @@ static void check_routed(const struct want *w, const struct request *r,
         if (strlen(ctx->params[i]) != w->params[i].len ||
             memcmp(ctx->params[i], w->params[i].text, w->params[i].len))
             abort();
-    if (!w->found->public_route && !want_authorized(r)) {
+    enum want_auth auth = w->found->public_route ? WANT_AUTHORIZED : want_authorized(r);
+
+    if (auth == WANT_401) {
         if (o->resp.status != 401 ||
             !(has_code(&o->resp, "unauthorized") || has_code(&o->resp, "invalid_token")))
+            abort();
+    } else if (auth == WANT_400) {
+        if (o->resp.status != 400 || !has_code(&o->resp, "invalid_request"))
             abort();
     } else if (!params_known(w->found, r)) {
         if (o->resp.status != 400 || !has_code(&o->resp, "unknown_parameter"))
@@ -447,15 +466,20 @@ static void check_routed(const struct want *w, const struct request *r,
     }
 }
 
-/* No route took the request: the router answers 405, 400 or 404 itself. */
-static void check_unrouted(const struct want *w, const struct api_ctx *ctx,
-                           const struct outcome *o)
+/* No route took the request: the router answers OPTIONS (204), 405, 400 or 404
+ * itself. */
+static void check_unrouted(const struct want *w, const struct request *r,
+                           const struct api_ctx *ctx, const struct outcome *o)
 {
     const char *allow = header_out(&o->resp, "Allow");
 
     if (ctx->nparams || o->st != API_DONE)
         abort();
-    if (w->allow.len) {
+    if (w->allow.len && !strcmp(r->method, "OPTIONS")) {
+        if (o->resp.status != 204 || !allow || strncmp(allow, w->allow.data, w->allow.len) ||
+            strcmp(allow + w->allow.len, ", OPTIONS"))
+            abort();
+    } else if (w->allow.len) {
         if (o->resp.status != 405 || !has_code(&o->resp, "method_not_allowed") ||
             !allow || strcmp(allow, w->allow.data))
             abort();
@@ -515,7 +539,7 @@ static void run(const struct request *r, struct outcome *o)
     if (w.found)
         check_routed(&w, r, &ctx, o);
     else
-        check_unrouted(&w, &ctx, o);
+        check_unrouted(&w, r, &ctx, o);
     if (o->st == API_DONE && is_json(&o->resp) &&
         !json_check(o->resp.body.data, o->resp.body.len))
         abort();

@@ -85,7 +85,8 @@ struct req_ctx {
     size_t nheaders, nquery;
     struct api_request req;
     struct api_call *call; /* a suspended API call, until completion */
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn; /* for suspend and resume */
+    bool waited;                 /* suspended at least once (logged) */
 };
 
 /* Percent-encodes what would make a log line ambiguous or unsafe. */
@@ -265,6 +266,7 @@ static enum MHD_Result reply(struct req_ctx *rc, struct MHD_Connection *conn,
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    const char *cors;
     char retry[16];
 
     resp = MHD_create_response_from_buffer(
@@ -275,6 +277,13 @@ static enum MHD_Result reply(struct req_ctx *rc, struct MHD_Connection *conn,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    cors = api_cors_origin(rc->server->api,
+                           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
+    if (cors) { /* so a script sees this refusal for what it is, not as a CORS error */
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", cors);
+        if (strcmp(cors, "*"))
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    }
     if (x && x->retry_after_s) {
         snprintf(retry, sizeof(retry), "%u", x->retry_after_s);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
@@ -375,14 +384,20 @@ static enum MHD_Result collect_pair(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
-static void suspend_conn(void *conn)
+static void suspend_conn(void *arg)
 {
-    MHD_suspend_connection(conn);
+    struct req_ctx *rc = arg;
+
+    if (!rc->waited) { /* once: a stream suspends whenever it is idle */
+        rc->waited = true;
+        log_debug("%s \"%s %s\" waits", rc->client, rc->method, rc->target);
+    }
+    MHD_suspend_connection(rc->conn);
 }
 
-static void resume_conn(void *conn)
+static void resume_conn(void *arg)
 {
-    MHD_resume_connection(conn);
+    MHD_resume_connection(((struct req_ctx *)arg)->conn);
 }
 
 /* The body of a streamed answer (server-sent events), as MHD asks for it. With
@@ -459,6 +474,7 @@ static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
     }
     rc->dispatched = true;
     atomic_fetch_add(&rc->server->busy, 1);
+    rc->conn = conn;
     rc->req = (struct api_request){
         .method = method,
         .target = rc->raw_target,
@@ -471,7 +487,7 @@ static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
         .client = rc->client,
         .suspend = suspend_conn,
         .resume = resume_conn,
-        .conn = conn,
+        .conn = rc,
     };
     api_response_init(&ar);
     st = api_handle(rc->server->api, &rc->req, &ar, &rc->call);

@@ -113,12 +113,9 @@ static int api_start(struct api **out, const struct server_config *c)
         .heartbeat_ms = c->heartbeat_ms,
         .stream_buffer_bytes = c->stream_buffer_bytes,
         .offsets_segment_bytes = c->offsets_segment_bytes,
+        .cors_origin = c->cors_origin,
     };
-    int ret = api_new(out, engine, &ac);
-
-    if (ret)
-        log_error("cannot start the API: %s", strerror(-ret));
-    return ret;
+    return api_new(out, engine, &ac); /* it logs why it fails */
 }
 
 /* mkdir -p, each new level fsynced into its parent; then it must be a directory we
@@ -260,8 +257,10 @@ static int serve_until_signal(const struct server_config *c, const sigset_t *sig
         log_error("cannot open storage in '%s': %s", c->data_dir, strerror(-ret));
         return EXIT_USAGE;
     }
-    if (api_start(&api, c))
-        goto out_storage;
+    if (api_start(&api, c)) { /* the token store or an internal topic: the data dir */
+        storage_stop();
+        return EXIT_USAGE;
+    }
     if (http_start(&http, c, api)) /* it logged why */
         goto out_api;
     ret = http_bound_address(http, addr, sizeof(addr));
@@ -291,7 +290,6 @@ out_http:
     http_stop(http);
 out_api:
     api_free(api);
-out_storage:
     storage_stop();
     return 1;
 }

@@ -390,3 +390,36 @@ char **group_members_groups(struct group_members *m, int64_t now_ms, size_t *n)
     *n = k;
     return names;
 }
+
+char **group_members_topics(struct group_members *m, const char *group, int64_t now_ms,
+                            size_t *n)
+{
+    size_t k = 0, cap = 0;
+    char **names = NULL;
+    struct mgroup *g;
+
+    pthread_mutex_lock(&m->lock);
+    g = find_group(m, group, false);
+    if (g)
+        g = refresh(m, g, now_ms);
+    for (size_t i = 0; g && i < g->n; i++) {
+        for (size_t j = 0; j < g->members[i].ntopics; j++) {
+            if (k == cap) {
+                cap = cap ? 2 * cap : 8;
+                names = xrealloc(names, cap * sizeof(*names));
+            }
+            names[k++] = xstrdup(g->members[i].topics[j]);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (k)
+        qsort(names, k, sizeof(*names), compare_str);
+    *n = 0;
+    for (size_t i = 0; i < k; i++) { /* each once */
+        if (*n && !strcmp(names[*n - 1], names[i]))
+            free(names[i]);
+        else
+            names[(*n)++] = names[i];
+    }
+    return names;
+}

@@ -70,6 +70,10 @@ int group_members_check(struct group_members *m, const char *group, const char *
 char **group_members_groups(struct group_members *m, int64_t now_ms, size_t *n);
 /* Live members of a group (0 for none). */
 size_t group_members_count(struct group_members *m, const char *group, int64_t now_ms);
+/* The topics the live members of 'group' subscribe to, sorted, each once (free each
+ * and the array; NULL when none). */
+char **group_members_topics(struct group_members *m, const char *group, int64_t now_ms,
+                            size_t *n);
 void member_view_release(struct member_view *v);
 
 #endif

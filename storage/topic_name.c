@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-static bool is_name_char(char ch)
+bool topic_name_char_ok(char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
            (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
@@ -26,7 +26,7 @@ bool topic_name_is_valid(const char *name, size_t len)
     if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
         return false;
     for (i = 0; i < len; i++)
-        if (!is_name_char(name[i]))
+        if (!topic_name_char_ok(name[i]))
             return false;
     return true;
 }

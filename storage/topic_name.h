@@ -13,6 +13,8 @@
  * "..". Length-based: a NUL inside the range makes the name invalid, and 'name' need
  * not be NUL-terminated. */
 bool topic_name_is_valid(const char *name, size_t len);
+/* Whether 'ch' may appear in a topic name: [A-Za-z0-9._-]. */
+bool topic_name_char_ok(char ch);
 /* True if the (NUL-terminated) name starts with "__", like __consumer_offsets. Says
  * nothing about validity. */
 bool topic_name_is_internal(const char *name);

@@ -22,21 +22,18 @@
 // CHROMIUM=/path/to/chromium for another browser)
 // Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
 // RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { check, exitWithSummary, failures, sleep } from "../js/report.mjs";
+import { check, sleep } from "../js/report.mjs";
+import { finish, freePort, RillServer } from "../js/rill_server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(here, process.env.RILL_BIN ?? "../../build/san/rill");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const START_TIMEOUT_MS = 20000;
-const STOP_TIMEOUT_MS = 20000;
 const WAIT_MS = 15000; // deadline of every wait for the browser
 
 
@@ -56,77 +53,17 @@ async function waitFor(fn, ms = WAIT_MS) {
 // ---- the server ----
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "rill-browser-"));
-const data = path.join(tmp, "data");
 const logPath = path.join(tmp, "rill.log");
-let child;
-let exited = null; // {code, signal} once the current server ended
-let base;
-let TOKEN;
-
-// A port free now on 127.0.0.1 (the server takes it a moment later).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServer(port, label) {
-  if (!check(existsSync(BIN), `server binary ${BIN} exists`, "build it: make build/san/rill"))
-    return false;
-  exited = null;
-  const log = openSync(logPath, "a");
-  child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data", data], {
-    stdio: ["ignore", log, log],
-  });
-  closeSync(log);
-  child.ended = new Promise((resolve) => {
-    child.on("exit", (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    });
-    child.on("error", (err) => {
-      exited = { code: null, signal: null, error: err };
-      resolve(exited);
-    });
-  });
-  const addrFile = path.join(data, "rill.addr");
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!existsSync(addrFile) && !exited && Date.now() < deadline) await sleep(20);
-  if (!check(existsSync(addrFile), `${label}: server started on 127.0.0.1:${port}`,
-    exited ? `the server exited ${JSON.stringify(exited)}` : `not within ${START_TIMEOUT_MS} ms`))
-    return false;
-  const addr = readFileSync(addrFile, "utf8").trim();
-  check(addr === `127.0.0.1:${port}`, `${label}: rill.addr is 127.0.0.1:${port}`, addr);
-  base = `http://${addr}`;
-  TOKEN = readFileSync(path.join(data, "admin.token"), "utf8").trim();
-  return true;
-}
-
-async function stopServer(label) {
-  if (!child || exited) return true;
-  child.kill("SIGTERM");
-  const timer = sleep(STOP_TIMEOUT_MS).then(() => null);
-  const result = await Promise.race([child.ended, timer]);
-  if (!result) {
-    child.kill("SIGKILL");
-    await child.ended;
-    return check(false, `${label}: SIGTERM stops the server`, `still running after ${STOP_TIMEOUT_MS} ms`);
-  }
-  return check(result.code === 0, `${label}: SIGTERM stops the server with exit status 0`,
-    JSON.stringify(result));
-}
+const server = new RillServer(BIN, path.join(tmp, "data"), logPath);
+const startServer = (port, label) => server.start(port, [], label);
+const stopServer = (label) => server.stop(label);
 
 // ---- requests from Node.js ----
 
 async function api(method, urlPath, json) {
-  const headers = { authorization: `Bearer ${TOKEN}` };
+  const headers = { authorization: `Bearer ${server.token}` };
   if (json !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(base + urlPath, {
+  const res = await fetch(server.base + urlPath, {
     method, headers, body: json === undefined ? undefined : JSON.stringify(json),
     signal: AbortSignal.timeout(10000),
   });
@@ -254,7 +191,7 @@ async function partitionStreamScenarios(port) {
   if (!before) return;
   expected.push(...before);
 
-  const url = `/topics/t/partitions/0/stream?offset=earliest&access_token=${encodeURIComponent(TOKEN)}`;
+  const url = `/topics/t/partitions/0/stream?offset=earliest&access_token=${encodeURIComponent(server.token)}`;
   await openStream("p", url);
   const opened = await waitFor(async () => (await streamState("p")).opens >= 1);
   check(opened, "partition stream: the EventSource opened");
@@ -332,7 +269,7 @@ async function topicStreamScenarios() {
     { partition: 0, value: "p0 second" },
   ], "topic stream");
   if (!produced) return;
-  const url = `/topics/t2/stream?offset=earliest&access_token=${encodeURIComponent(TOKEN)}`;
+  const url = `/topics/t2/stream?offset=earliest&access_token=${encodeURIComponent(server.token)}`;
   await openStream("t", url);
   const st = await waitFor(async () => {
     const s = await streamState("t");
@@ -383,7 +320,7 @@ async function groupStreamScenarios() {
     "before the group stream");
   if (!first) return;
   const url = `/topics/t3/partitions/0/stream?group=tab&commit=auto&offset=earliest&access_token=${
-    encodeURIComponent(TOKEN)}`;
+    encodeURIComponent(server.token)}`;
   await openStream("g1", url);
   const st = await waitFor(async () => {
     const s = await streamState("g1");
@@ -431,8 +368,8 @@ try {
       esRequests.push(entry);
       entry.lastEventId = (await r.allHeaders().catch(() => ({})))["last-event-id"] ?? null;
     });
-    const res = await page.goto(`${base}/healthz`);
-    check(res?.status() === 200, `the page ${base}/healthz loaded (the server's origin)`,
+    const res = await page.goto(`${server.base}/healthz`);
+    check(res?.status() === 200, `the page ${server.base}/healthz loaded (the server's origin)`,
       `${res?.status()}`);
     await partitionStreamScenarios(port);
     await topicStreamScenarios();
@@ -443,13 +380,6 @@ try {
 } finally {
   if (browser) await browser.close().catch(() => {});
   await stopServer("end");
-  if (failures()) {
-    if (consoleLines.length) console.log(`--- browser console ---\n${consoleLines.slice(-30).join("\n")}`);
-    try {
-      console.log(`--- server log (${logPath}) ---\n${readFileSync(logPath, "utf8").slice(-4000)}`);
-    } catch { /* no log */ }
-  }
-  if (process.env.RILL_TEST_KEEP) console.log(`kept ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
 }
-exitWithSummary();
+finish(tmp, logPath,
+  consoleLines.length ? ["--- browser console ---", ...consoleLines.slice(-30)] : []);

@@ -37,19 +37,32 @@
 // A fourth server, stopped and started again on its data, for offsets surviving a
 // restart and membership not.
 //
+// Tokens: made (scopes, expiry, rate limits; the request bodies checked against
+// TokenCreate too, good and bad), listed, described, revoked, and every documented 400
+// and 404; a scoped token against every operation that checks a scope (403 with
+// `error="insufficient_scope"`, before 404), the lists and metrics that filter instead,
+// groups covered by their topics (offsets and members' subscriptions), expiry (401
+// token_expired), rate limits (429 with Retry-After, for requests and for request and
+// answer bytes) and revocation (401 token_revoked; its stream ends and its long polls
+// answer at once). A server of its own, restarted, keeps its tokens. CORS: OPTIONS on
+// the main server (no --cors-origin) against components.responses.Preflight, then
+// servers with `--cors-origin <list>` and `--cors-origin *` for the headers of answers,
+// streams, preflights and answers given before any operation.
+//
 // Usage: node contract.mjs   (RILL_BIN=/path/to/rill to test another binary)
 // Prints one line per check and "N passed, N failed" last; exits 1 on any failure.
 // RILL_TEST_KEEP=1 keeps the temp dir (data and server log).
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, closeSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { describeErrors, makeAjv } from "./schema.mjs";
-import { check, exitWithSummary, sleep } from "../js/report.mjs";
+import { check, sleep } from "../js/report.mjs";
+import { finish, RillServer } from "../js/rill_server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -97,6 +110,12 @@ function checkResponse(label, respSpec, res, buf, method) {
   for (const [name, h] of Object.entries(respSpec.headers ?? {})) {
     if (h.required)
       check(res.headers.has(name), `${label}: has header ${name}`);
+    const value = res.headers.get(name);
+    if (value !== null && h.schema) {
+      const v = validatorFor(h.schema);
+      const typed = h.schema.type === "integer" && /^-?\d+$/.test(value) ? Number(value) : value;
+      check(v(typed), `${label}: header ${name}: ${value} matches the schema`, describeErrors(v.errors));
+    }
   }
   if (!documented.length) {
     check(buf.length === 0, `${label}: no body, as documented`, `${buf.length} bytes`);
@@ -438,7 +457,9 @@ async function connectRaw(url, localAddress = "127.0.0.1") {
 async function openStream(opId, urlPath, opts = {}) {
   const o = operations.get(opId);
   const headers = { ...(opts.headers ?? {}) };
-  if (opts.token !== null) headers.authorization ??= `Bearer ${opts.token ?? TOKEN}`;
+  // the token once: a URL with ?access_token= gets no Authorization header (both is 400)
+  if (opts.token !== null && !/[?&]access_token=/.test(urlPath))
+    headers.authorization ??= `Bearer ${opts.token ?? TOKEN}`;
   const shown = urlPath.replace(/access_token=rill_[^&]*/, "access_token=<token>");
   const label = `${opId} GET ${shown}` + (opts.note ? ` [${opts.note}]` : "");
   if (!check(o && o.regex.test(urlPath.split("?")[0]), `${label}: is the documented operation ${o?.method} ${o?.path}`))
@@ -640,7 +661,19 @@ async function operationsScenarios() {
   // -- topics --
   await call("listTopics", "/topics", { expect: 200 });
   await call("listTopics", "/topics", { token: "rill_not_the_token", expect: 401, code: "invalid_token" });
-  await call("listTopics", "/topics", { headers: { authorization: "Basic YTpi" }, expect: 401, code: "invalid_token" });
+  {
+    const { res } = await call("listTopics", "/topics", { headers: { authorization: "Basic YTpi" }, expect: 401,
+      code: "unauthorized", note: "another scheme" });
+    check(res?.headers.get("www-authenticate") === 'Bearer realm="rill"',
+      "listTopics 401 [another scheme]: WWW-Authenticate: Bearer realm=\"rill\"", res?.headers.get("www-authenticate"));
+  }
+  {
+    const { res } = await call("listTopics", "/topics", { token: "rill_not_the_token", expect: 401, code: "invalid_token",
+      note: "its challenge" });
+    check(res?.headers.get("www-authenticate") ===
+      'Bearer realm="rill", error="invalid_token", error_description="the bearer token is not valid"',
+    "listTopics 401 invalid_token: WWW-Authenticate has error=\"invalid_token\"", res?.headers.get("www-authenticate"));
+  }
   await call("listTopics", "/topics", { token: null, expect: 401, code: "unauthorized" });
 
   {
@@ -996,6 +1029,7 @@ async function operationsScenarios() {
   await memberScenarios();
   await metricsScenarios();
   await webhookScenarios();
+  await tokenScenarios();
 
   // -- router level --
   {
@@ -1009,6 +1043,7 @@ async function operationsScenarios() {
   await callRoute("MethodNotAllowed", "POST", "/healthz", { expect: 405 });
   await callRoute("NotFound", "GET", "/nope", { expect: 404 });
   await callRoute("NotFound", "GET", "/topics/orders/partitions", { expect: 404 });
+  await optionsWithoutCors();
 
   // -- delete --
   await call("deleteTopic", "/topics/defaults", { expect: 204 });
@@ -1022,6 +1057,353 @@ async function operationsScenarios() {
     check(JSON.stringify(json?.topics?.map((t) => t.name)) === JSON.stringify(["hooks", "small", "timeline"]),
       "listTopics: deleted topics are gone", JSON.stringify(json?.topics?.map((t) => t.name)));
   }
+}
+
+// -- tokens: made, listed, revoked; scopes (403), expiry, rate limits (429) --
+// Leaves no topic or group behind (listTopics and listGroups are checked later); the
+// tokens it makes are revoked at the end.
+const INSUFFICIENT_SCOPE = 'Bearer realm="rill", error="insufficient_scope"';
+const challengeOf = (r) => r?.res?.headers.get("www-authenticate");
+
+async function tokenScenarios() {
+  await call("createTopic", "/topics", { json: { name: "tok-a", partitions: 1 }, expect: 201, note: "for tokens" });
+  await call("createTopic", "/topics", { json: { name: "tok-b", partitions: 1 }, expect: 201, note: "for tokens" });
+  await produce("tok-a", [{ value: "a" }], "for tokens");
+  await produce("tok-b", [{ value: "b" }], "for tokens");
+  const made = []; // ids to revoke at the end
+  const tokenCreate = validatorFor(api.components.schemas.TokenCreate);
+  const make = async (body, note) => {
+    check(tokenCreate(body), `TokenCreate: the schema takes ${JSON.stringify(body).slice(0, 120)}`,
+      describeErrors(tokenCreate.errors));
+    const { res, json } = await call("createToken", "/tokens", { json: body, expect: 201, note });
+    if (json?.id) made.push(json.id);
+    check(res?.headers.get("location") === `/tokens/${json?.id}` && res?.headers.get("cache-control") === "no-store",
+      `createToken [${note}]: Location is /tokens/{id}, Cache-Control: no-store`,
+      `${res?.headers.get("location")} ${res?.headers.get("cache-control")}`);
+    return json ?? {};
+  };
+
+  // -- createToken, getToken, listTokens --
+  const before = Date.now();
+  const ci = await make({ name: "ci", scopes: [{ topics: "tok-a*", actions: ["consume", "produce", "consume"] }],
+    expires_in: 86400 }, "scopes, expiry");
+  check(sameJson(ci.scopes, [{ topics: "tok-a*", actions: ["produce", "consume"] }]) && ci.status === "active" &&
+    ci.name === "ci" && ci.created_at >= before - 1000 && ci.created_at <= Date.now() + 1000 &&
+    ci.expires_at === ci.created_at + 86400 * 1000 && ci.revoked_at === null && ci.rate_limit === null,
+  "createToken: the answer has the scopes (actions once, in order), created_at, expires_at = created_at + expires_in",
+  JSON.stringify(ci));
+  const CI = ci.token;
+  {
+    const { json } = await call("getToken", `/tokens/${ci.id}`, { expect: 200 });
+    const { token: _secret, ...shown } = ci;
+    check(sameJson(json, shown), "getToken: the token as made, without its secret", JSON.stringify(json));
+    await call("getToken", `/tokens/${ci.id}?access_token=${TOKEN}`, { token: null, expect: 200, note: "access_token" });
+    await call("getToken", `/tokens/${ci.id}`, { method: "HEAD", expect: 200, note: "HEAD" });
+  }
+  const limited = await make({ name: "limits ✓", scopes: [{ topics: "*", actions: ["admin"] }, { topics: "x", actions: ["consume"] }],
+    expires_in: null, rate_limit: { requests_per_s: 1000, bytes_per_s: null } }, "rate limit, nulls, UTF-8 name");
+  check(sameJson(limited.rate_limit, { requests_per_s: 1000 }) && limited.expires_at === null && limited.name === "limits ✓",
+    "createToken: rate_limit shows the limits it has; expires_in null never expires", JSON.stringify(limited));
+  {
+    const edge = await make({ name: "é".repeat(64), scopes: [{ topics: "a".repeat(249), actions: ["produce"] },
+      { topics: `${"b".repeat(249)}*`, actions: ["admin"] }, { topics: "*", actions: ["consume"] }],
+    expires_in: 315360000, rate_limit: {} }, "limits: 128-byte name, 249-character names, 10 years, {}");
+    check(edge.rate_limit === null && edge.expires_at === edge.created_at + 315360000 * 1000,
+      "createToken: rate_limit {} is no limit", JSON.stringify(edge.rate_limit));
+  }
+  {
+    const { json } = await call("listTokens", "/tokens", { expect: 200 });
+    const ids = json?.tokens?.map((t) => t.id) ?? [];
+    const admin = json?.tokens?.find((t) => t.name === "admin");
+    check(ids.includes(ci.id) && ids.includes(limited.id) &&
+      json.tokens.every((t, i) => !i || json.tokens[i - 1].created_at >= t.created_at),
+    "listTokens: every token, newest first", ids.join(" "));
+    check(sameJson(admin?.scopes, [{ topics: "*", actions: ["produce", "consume", "admin"] }]) && admin?.status === "active",
+      "listTokens: the admin token of DATA/admin.token has every action on *", JSON.stringify(admin));
+    await call("listTokens", `/tokens?access_token=${TOKEN}`, { token: null, expect: 200, note: "access_token" });
+  }
+
+  // -- bad input --
+  const S = [{ topics: "tok-a", actions: ["consume"] }];
+  const bad = async (body, code, note, schemaToo = true) => {
+    if (schemaToo)
+      check(!tokenCreate(body), `TokenCreate: the schema refuses it too [${note}]`, JSON.stringify(body).slice(0, 120));
+    await call("createToken", "/tokens", { json: body, expect: 400, code, note });
+  };
+  await bad({ scopes: S }, "invalid_name", "no name");
+  await bad({ name: "", scopes: S }, "invalid_name", "empty name");
+  await bad({ name: 7, scopes: S }, "invalid_name", "a number");
+  await bad({ name: "a\u0001b", scopes: S }, "invalid_name", "a control character");
+  await bad({ name: "x".repeat(129), scopes: S }, "invalid_name", "129 bytes");
+  await bad({ name: `${"é".repeat(64)}x`, scopes: S }, "invalid_name", "65 characters, 129 bytes", false);
+  await bad({ name: "n" }, "invalid_scopes", "no scopes");
+  await bad({ name: "n", scopes: [] }, "invalid_scopes", "no scope");
+  await bad({ name: "n", scopes: Array(101).fill(S[0]) }, "invalid_scopes", "101 scopes");
+  await bad({ name: "n", scopes: [1] }, "invalid_scopes", "a scope not an object");
+  await bad({ name: "n", scopes: [{ actions: ["consume"] }] }, "invalid_scopes", "no topics");
+  for (const topics of ["a b", "a*b", "**", "..", "", `${"a".repeat(250)}`, `${"a".repeat(250)}*`])
+    await bad({ name: "n", scopes: [{ topics, actions: ["consume"] }] }, "invalid_scopes", `topics ${topics.slice(0, 12)}`);
+  await bad({ name: "n", scopes: [{ topics: "a", actions: [] }] }, "invalid_scopes", "no action");
+  await bad({ name: "n", scopes: [{ topics: "a", actions: "consume" }] }, "invalid_scopes", "actions not an array");
+  await bad({ name: "n", scopes: [{ topics: "a", actions: ["consume", "read"] }] }, "invalid_scopes", "an unknown action");
+  await bad({ name: "n", scopes: [{ topics: "a", actions: ["consume"], group: "g" }] }, "unknown_field", "in a scope");
+  await bad({ name: "n", scopes: S, colour: "red" }, "unknown_field", "top level");
+  await bad({ name: "n", scopes: S, rate_limit: { burst: 1 } }, "unknown_field", "in rate_limit");
+  await bad({ name: "n", scopes: S, expires_in: 0 }, "invalid_parameter", "expires_in 0");
+  await bad({ name: "n", scopes: S, expires_in: 315360001 }, "invalid_parameter", "expires_in over 10 years");
+  await bad({ name: "n", scopes: S, expires_in: "60" }, "invalid_parameter", "expires_in a string");
+  await bad({ name: "n", scopes: S, expires_in: 1.5 }, "invalid_parameter", "expires_in not an integer");
+  await bad({ name: "n", scopes: S, rate_limit: 5 }, "invalid_parameter", "rate_limit not an object");
+  await bad({ name: "n", scopes: S, rate_limit: { requests_per_s: 0 } }, "invalid_parameter", "requests_per_s 0");
+  await bad({ name: "n", scopes: S, rate_limit: { bytes_per_s: 1e12 + 1 } }, "invalid_parameter", "bytes_per_s over 10^12");
+  const raw = (body, status, code, note, type = "application/json") =>
+    call("createToken", "/tokens", { body, headers: { "content-type": type }, expect: status, code, note });
+  await raw("", 400, "invalid_json", "empty");
+  await raw("[1]", 400, "invalid_json", "not an object");
+  await raw('{"name":"a","name":"b","scopes":[]}', 400, "invalid_json", "duplicate member");
+  await raw('{"name":"n","scopes":[{"topics":"a","actions":["consume"]}],"expires_in":99999999999999999999}', 400,
+    "number_out_of_range", "a huge number");
+  await raw(JSON.stringify({ name: "n", scopes: S }), 415, "unsupported_media_type", "text/plain", "text/plain");
+  await call("createToken", "/tokens?name=x", { json: { name: "n", scopes: S }, expect: 400, code: "unknown_parameter" });
+  await call("listTokens", "/tokens?all=1", { expect: 400, code: "unknown_parameter" });
+  await call("getToken", `/tokens/${ci.id}?x=1`, { expect: 400, code: "unknown_parameter" });
+  await call("deleteToken", `/tokens/${ci.id}?x=1`, { expect: 400, code: "unknown_parameter" });
+  await call("getToken", "/tokens/a%zz", { expect: 400, code: "bad_path" });
+  await call("deleteToken", "/tokens/a%00", { expect: 400, code: "bad_path" });
+  await call("getToken", "/tokens/0000000000000000", { expect: 404, code: "token_not_found" });
+  await call("getToken", "/tokens/nope", { expect: 404, code: "token_not_found", note: "not an id" });
+  await call("deleteToken", "/tokens/0000000000000000", { expect: 404, code: "token_not_found" });
+  await call("listTokens", "/tokens", { token: null, expect: 401, code: "unauthorized" });
+  await call("createToken", "/tokens", { token: "rill_wrong", json: { name: "n", scopes: S }, expect: 401, code: "invalid_token" });
+  {
+    const r = await call("listTokens", `/tokens?access_token=${TOKEN}`, { expect: 400, code: "invalid_request",
+      note: "a token in the header and in ?access_token=" });
+    check(challengeOf(r) === 'Bearer realm="rill", error="invalid_request"',
+      "listTokens 400 invalid_request: WWW-Authenticate has error=\"invalid_request\"", challengeOf(r));
+    await call("getOpenapi", `/openapi.yaml?access_token=${TOKEN}`, { expect: 400, code: "invalid_request",
+      note: "header and ?access_token=" });
+    await call("getTopic", `/topics/tok-a?access_token=${TOKEN}`, { expect: 400, code: "invalid_request",
+      note: "header and ?access_token=" });
+    await call("deleteToken", "/tokens/0000000000000000?access_token=rill_wrong", { expect: 404, code: "token_not_found",
+      note: "?access_token= on a DELETE is ignored" });
+  }
+
+  // -- scopes: ci may produce and consume tok-a* --
+  const forbidden = async (opId, urlPath, opts = {}) => {
+    const r = await call(opId, urlPath, { token: CI, expect: 403, code: opts.code ?? "forbidden", ...opts });
+    if ((opts.code ?? "forbidden") === "forbidden")
+      check(challengeOf(r) === INSUFFICIENT_SCOPE, `${opId} 403 ${urlPath}: WWW-Authenticate has error="insufficient_scope"`,
+        challengeOf(r));
+    return r;
+  };
+  await call("getTopic", "/topics/tok-a", { token: CI, expect: 200, note: "in scope" });
+  await forbidden("getTopic", "/topics/tok-b");
+  await forbidden("getTopic", "/topics/tok-none", { note: "403, not 404, outside its scopes" });
+  await call("getTopic", "/topics/tok-a-none", { token: CI, expect: 404, code: "topic_not_found", note: "in scope" });
+  await forbidden("getTopic", "/topics/tok-b?nope=1", { note: "403 before unknown_parameter" });
+  {
+    const { json } = await call("listTopics", "/topics?internal=true", { token: CI, expect: 200, note: "scoped" });
+    check(sameJson(json?.topics?.map((t) => t.name), ["tok-a"]), "listTopics: a token sees only the topics in its scopes",
+      JSON.stringify(json?.topics?.map((t) => t.name)));
+  }
+  await call("produceRecords", "/topics/tok-a/messages", { token: CI, json: { records: [{ value: 2 }] }, expect: 200,
+    note: "in scope" });
+  await forbidden("produceRecords", "/topics/tok-b/messages", { json: { records: [{ value: 2 }] } });
+  await forbidden("produceRecords", "/topics/__idempotency/messages", { json: { records: [{ value: 2 }] },
+    note: "an internal topic: the scope first" });
+  await forbidden("updateTopic", "/topics/tok-a", { json: {}, note: "needs admin" });
+  await forbidden("deleteTopic", "/topics/tok-a", { note: "needs admin" });
+  await forbidden("createTopic", "/topics", { json: { name: "tok-a2" }, note: "needs admin on the name" });
+  await call("createTopic", "/topics", { token: CI, json: { name: "bad name" }, expect: 400, code: "invalid_topic_name",
+    note: "the name before the scope" });
+  await call("fetchRecords", "/topics/tok-a/partitions/0", { token: CI, expect: 200, note: "in scope" });
+  await forbidden("fetchRecords", "/topics/tok-b/partitions/0");
+  await forbidden("fetchRecords", "/topics/tok-b/partitions/9", { note: "403, not 404" });
+  await forbidden("getOffsets", "/topics/tok-b/partitions/0/offsets");
+  await forbidden("streamPartition", "/topics/tok-b/partitions/0/stream", { timeout: 5000 });
+  await forbidden("streamTopic", "/topics/tok-b/stream", { timeout: 5000 });
+  await forbidden("listTokens", "/tokens", { note: "needs admin on *" });
+  await forbidden("getToken", `/tokens/${ci.id}`, { note: "its own" });
+  await forbidden("deleteToken", `/tokens/${ci.id}`, { note: "its own" });
+  await forbidden("createToken", "/tokens", { json: { name: "n", scopes: S } });
+  await call("getOpenapi", "/openapi.yaml", { token: CI, expect: 200, note: "any valid token" });
+  {
+    const { buf } = await call("getMetrics", "/metrics", { token: CI, expect: 200, note: "scoped" });
+    const text = buf?.toString("utf8") ?? "";
+    check(text.includes('{topic="tok-a",partition="0"}') && !text.includes('topic="tok-b"') &&
+      !text.includes('topic="__consumer_offsets"'),
+    "getMetrics: a token sees only the partitions of the topics in its scopes", text.slice(0, 300));
+  }
+  {
+    // admin on a pattern: may create and delete topics it covers, and nothing else
+    const ops = await make({ name: "ops", scopes: [{ topics: "tok-c.*", actions: ["admin"] }] }, "admin on a pattern");
+    await call("createTopic", "/topics", { token: ops.token, json: { name: "tok-c.1" }, expect: 201, note: "admin on tok-c.*" });
+    await call("getTopic", "/topics/tok-c.1", { token: ops.token, expect: 200, note: "admin is any action" });
+    await call("createTopic", "/topics", { token: ops.token, json: { name: "tok-c" }, expect: 403, code: "forbidden",
+      note: "tok-c is not tok-c.*" });
+    await call("fetchRecords", "/topics/tok-c.1/partitions/0", { token: ops.token, expect: 403, code: "forbidden",
+      note: "admin is not consume" });
+    await call("createTopic", "/topics", { token: ops.token, json: { name: "tok-c.1" }, expect: 409, code: "topic_exists",
+      note: "exists: after the scope" });
+    await call("deleteTopic", "/topics/tok-c.1", { token: ops.token, expect: 204, note: "admin on tok-c.*" });
+    await call("deleteTopic", "/topics/tok-c.1", { token: ops.token, expect: 404, code: "topic_not_found",
+      note: "in scope, gone" });
+  }
+
+  // -- groups: covered by consume on every topic they read --
+  const GO = (g) => `/groups/${g}/offsets`;
+  await call("commitGroupOffsets", GO("tok-ga"), { json: { offsets: [{ topic: "tok-a", partition: 0, offset: 1 }] },
+    expect: 200, note: "for tokens" });
+  await call("commitGroupOffsets", GO("tok-gb"), { json: { offsets: [{ topic: "tok-b", partition: 0, offset: 1 }] },
+    expect: 200, note: "for tokens" });
+  await call("getGroupOffsets", GO("tok-ga"), { token: CI, expect: 200, note: "a group of its topics" });
+  await forbidden("getGroupOffsets", GO("tok-gb"), { note: "a group that reads tok-b" });
+  await call("getGroupOffsets", `${GO("tok-gb")}?x=1`, { token: CI, expect: 400, code: "unknown_parameter",
+    note: "a group's scope is checked after the query" });
+  await forbidden("listTokens", "/tokens?x=1", { note: "403 before unknown_parameter" });
+  await call("getGroupOffsets", GO("tok-none"), { token: CI, expect: 404, code: "group_not_found",
+    note: "a group that reads nothing is anyone's" });
+  {
+    const { json } = await call("listGroups", "/groups", { token: CI, expect: 200, note: "scoped" });
+    const names = json?.groups?.map((g) => g.name) ?? [];
+    check(names.includes("tok-ga") && !names.includes("tok-gb"), "listGroups: a token sees only the groups it covers",
+      names.join(" "));
+    const { json: all } = await call("listGroups", "/groups", { expect: 200, note: "admin" });
+    check(all?.groups?.some((g) => g.name === "tok-gb"), "listGroups: the admin token sees every group");
+  }
+  {
+    const { buf } = await call("getMetrics", "/metrics", { token: CI, expect: 200, note: "scoped, groups" });
+    const text = buf?.toString("utf8") ?? "";
+    check(text.includes('rill_consumer_group_members{group="tok-ga"}') && !text.includes('group="tok-gb"'),
+      "getMetrics: a token sees only the groups it covers", text.slice(0, 300));
+  }
+  await forbidden("commitGroupOffsets", GO("tok-gx"), { json: { offsets: [{ topic: "tok-b", partition: 0, offset: 0 }] },
+    note: "a topic of the body" });
+  await forbidden("commitGroupOffsets", GO("tok-gx"), { json: { offsets: [{ topic: "tok-none", partition: 0, offset: 0 }] },
+    note: "403, not 404, for a topic of the body" });
+  await forbidden("commitGroupOffsets", GO("tok-gb"), { json: { offsets: [{ topic: "tok-a", partition: 0, offset: 0 }] },
+    note: "the group reads tok-b" });
+  await call("commitGroupOffsets", GO("tok-gx"), { token: CI, json: { offsets: [{ topic: "tok-a", partition: 0, offset: 0 }] },
+    expect: 200, note: "in scope" });
+  await forbidden("deleteGroup", "/groups/tok-gb");
+  await forbidden("joinGroup", GM("tok-gj"), { json: { topics: ["tok-a", "tok-b"] }, note: "a topic of the body" });
+  await forbidden("joinGroup", GM("tok-gb"), { json: { topics: ["tok-a"] }, note: "the group reads tok-b" });
+  {
+    const m = await join("tok-gj", { topics: ["tok-a"] }, { token: CI, note: "in scope" });
+    await heartbeat("tok-gj", m?.member_id, { token: CI, note: "in scope" });
+    await readMember("tok-gj", m?.member_id, "", { token: CI, note: "in scope" });
+    await leave("tok-gj", m?.member_id, { token: CI, note: "in scope" });
+  }
+  await forbidden("heartbeatMember", `${GM("tok-gb")}/m-00000000000000000000000000000000/heartbeat`);
+  await forbidden("leaveGroup", `${GM("tok-gb")}/m-00000000000000000000000000000000`);
+  await forbidden("readMemberRecords", `${GM("tok-gb")}/m-00000000000000000000000000000000/records`);
+  await forbidden("streamPartition", "/topics/tok-a/partitions/0/stream?group=tok-gb", { timeout: 5000,
+    note: "a group it does not cover" });
+  await forbidden("streamTopic", "/topics/tok-a/stream?group=tok-gb", { timeout: 5000, note: "a group it does not cover" });
+  {
+    // a group's members' topics count too, without any offsets
+    const m = await join("tok-gm", { topics: ["tok-b"] }, { note: "admin, for tokens" });
+    await forbidden("getGroupOffsets", GO("tok-gm"), { note: "its members read tok-b" });
+    await forbidden("heartbeatMember", `${GM("tok-gm")}/${m?.member_id}/heartbeat`, { note: "its members read tok-b" });
+    await leave("tok-gm", m?.member_id, { note: "admin" });
+    await call("getGroupOffsets", GO("tok-gm"), { token: CI, expect: 404, code: "group_not_found",
+      note: "no members left: anyone's" });
+  }
+  for (const g of ["tok-ga", "tok-gb", "tok-gx", "tok-gj"])
+    await call("deleteGroup", `/groups/${g}`, { expect: 204, note: "tokens done" });
+
+  // -- expiry --
+  {
+    const short = await make({ name: "short", scopes: [{ topics: "tok-a", actions: ["consume"] }], expires_in: 1 },
+      "expires in 1 s");
+    await call("getTopic", "/topics/tok-a", { token: short.token, expect: 200, note: "before it expires" });
+    await sleep(Math.max(0, short.expires_at - Date.now()) + 200);
+    const r = await call("getTopic", "/topics/tok-a", { token: short.token, expect: 401, code: "token_expired" });
+    check(challengeOf(r) === 'Bearer realm="rill", error="invalid_token", error_description="the bearer token has expired"',
+      "getTopic 401 token_expired: WWW-Authenticate has error=\"invalid_token\"", challengeOf(r));
+    const { json } = await call("getToken", `/tokens/${short.id}`, { expect: 200, note: "expired" });
+    check(json?.status === "expired" && json?.revoked_at === null, "getToken: an expired token is status expired",
+      JSON.stringify(json));
+  }
+
+  // -- rate limits --
+  {
+    const slow = await make({ name: "slow", scopes: [{ topics: "tok-a", actions: ["consume"] }],
+      rate_limit: { requests_per_s: 1 } }, "1 request per second");
+    await call("getTopic", "/topics/tok-a", { token: slow.token, expect: 200, note: "the first request" });
+    const r = await call("getTopic", "/topics/tok-a", { token: slow.token, expect: 429, code: "rate_limited",
+      note: "the second, at once" });
+    check(r.res?.headers.get("retry-after") === "1", "getTopic 429: Retry-After: 1", r.res?.headers.get("retry-after"));
+    await call("getTopic", "/topics/tok-b", { token: slow.token, expect: 429, code: "rate_limited",
+      note: "429 before 403" });
+    await sleep(1100);
+    await call("getTopic", "/topics/tok-a", { token: slow.token, expect: 200, note: "a second later" });
+  }
+  {
+    // the bytes of an answer count: a topic answer is over 100 bytes
+    const thin = await make({ name: "thin", scopes: [{ topics: "tok-a", actions: ["consume"] }],
+      rate_limit: { bytes_per_s: 100 } }, "100 bytes per second");
+    const { buf } = await call("getTopic", "/topics/tok-a", { token: thin.token, expect: 200, note: "an answer over 100 bytes" });
+    const r = await call("getGroupOffsets", "/groups/tok-none/offsets", { token: thin.token, expect: 429,
+      code: "rate_limited", note: "in debt for the last answer" });
+    const wait = Number(r.res?.headers.get("retry-after"));
+    check(wait >= Math.floor((buf.length - 100) / 100), `429: Retry-After (${wait} s) waits out the debt of a ${buf?.length}-byte answer`);
+  }
+  {
+    // and the bytes of a request
+    const big = await make({ name: "big", scopes: [{ topics: "tok-a", actions: ["produce"] }],
+      rate_limit: { bytes_per_s: 1000 } }, "1000 bytes per second");
+    await call("produceRecords", "/topics/tok-a/messages?raw=1", { token: big.token, body: "x".repeat(3000),
+      headers: { "content-type": "text/plain" }, expect: 200, note: "a 3000-byte body, let in" });
+    const r = await call("produceRecords", "/topics/tok-a/messages", { token: big.token, json: { records: [{ value: 1 }] },
+      expect: 429, code: "rate_limited", note: "in debt for the last body" });
+    check(Number(r.res?.headers.get("retry-after")) >= 2, "429: Retry-After waits out the debt of a 3000-byte body",
+      r.res?.headers.get("retry-after"));
+  }
+
+  // -- revocation: at once, streams and long polls included --
+  {
+    const victim = await make({ name: "victim", scopes: [{ topics: "tok-a", actions: ["consume"] }] }, "to be revoked");
+    await call("getTopic", "/topics/tok-a", { token: victim.token, expect: 200, note: "before its revocation" });
+    const s = await openStream("streamPartition", "/topics/tok-a/partitions/0/stream", { token: victim.token,
+      note: "its token to be revoked" });
+    if (s) await checkRetry(s);
+    const t0 = Date.now();
+    const poll = call("fetchRecords", "/topics/tok-a/partitions/0?offset=latest&wait_ms=20000", { token: victim.token,
+      expect: 401, code: "token_revoked", note: "a long poll, its token revoked" });
+    const mem = await join("tok-gr", { topics: ["tok-a"] }, { token: victim.token, note: "to be revoked" });
+    const memPoll = readMember("tok-gr", mem?.member_id, "?wait_ms=20000", { token: victim.token, expect: 401,
+      code: "token_revoked", note: "a long poll, its token revoked" });
+    await sleep(300);
+    const revoked = Date.now();
+    await call("deleteToken", `/tokens/${victim.id}`, { expect: 204 });
+    await Promise.all([poll, memPoll]);
+    check(Date.now() - revoked < 3000, "a revoked token's long polls answer 401 at once (not at wait_ms)",
+      `${Date.now() - revoked} ms after the revocation`);
+    if (s) {
+      const end = await s.next(5000);
+      check(end?.end === true, "a revoked token's stream ends (cleanly) at once", JSON.stringify(end));
+      s.close();
+    }
+    const r = await call("getTopic", "/topics/tok-a", { token: victim.token, expect: 401, code: "token_revoked" });
+    check(challengeOf(r) === 'Bearer realm="rill", error="invalid_token", error_description="the bearer token was revoked"',
+      "getTopic 401 token_revoked: WWW-Authenticate has error=\"invalid_token\"", challengeOf(r));
+    await call("getTopic", `/topics/tok-a?access_token=${victim.token}`, { token: null, expect: 401, code: "token_revoked",
+      note: "access_token" });
+    const { json } = await call("getToken", `/tokens/${victim.id}`, { expect: 200, note: "revoked" });
+    check(json?.status === "revoked" && json?.revoked_at >= t0, "getToken: a revoked token is status revoked, with revoked_at",
+      JSON.stringify(json));
+    await call("deleteToken", `/tokens/${victim.id}`, { expect: 204, note: "again: nothing changes" });
+    const { json: again } = await call("getToken", `/tokens/${victim.id}`, { expect: 200, note: "revoked twice" });
+    check(again?.revoked_at === json?.revoked_at, "deleteToken: revoking again keeps revoked_at", JSON.stringify(again));
+    await leave("tok-gr", mem?.member_id, { note: "admin" });
+    await call("deleteGroup", "/groups/tok-gr", { expect: 204, note: "tokens done" });
+  }
+
+  for (const id of made) await call("deleteToken", `/tokens/${id}`, { expect: 204, note: "tokens done" });
+  await call("getTopic", "/topics/tok-a", { token: CI, expect: 401, code: "token_revoked", note: "tokens done" });
+  await call("deleteTopic", "/topics/tok-a", { expect: 204, note: "tokens done" });
+  await call("deleteTopic", "/topics/tok-b", { expect: 204, note: "tokens done" });
 }
 
 // -- streams (server-sent events) --
@@ -2009,12 +2391,6 @@ async function groupStreamScenarios(logPath) {
 // -- consumer groups' offsets survive a restart: a server of its own, started twice --
 async function groupRestartScenarios() {
   const saved = { base, TOKEN };
-  const stop = async (srv, note) => {
-    srv.child.kill("SIGTERM");
-    const result = await Promise.race([srv.ended, sleep(STOP_TIMEOUT_MS).then(() => null)]);
-    check(result?.code === 0, `groups: the server stops with exit status 0 (${note})`, JSON.stringify(result));
-    if (result?.code !== 0) srv.child.kill("SIGKILL");
-  };
   let srv = await startOther("groups", []);
   if (!srv) return;
   try {
@@ -2031,7 +2407,7 @@ async function groupRestartScenarios() {
       { topic: "t", partition: 0, offset: 0 }] }, expect: 200, note: "before a restart" });
     await call("deleteGroup", "/groups/dropped", { expect: 204, note: "before a restart" });
     const crew = await join("crew", { topics: ["t"] }, { note: "before a restart" });
-    await stop(srv, "first run");
+    await stopOther(srv, "groups, first run");
     srv = await startOther("groups", []);
     if (!srv) return;
     base = srv.base;
@@ -2052,7 +2428,7 @@ async function groupRestartScenarios() {
     const again = await join("crew", { topics: ["t"] }, { note: "again, after a restart" });
     check(sameJson(parts(again), ["t/0", "t/1"]), "groups: after a restart, a member joins again",
       JSON.stringify(again));
-    await stop(srv, "second run");
+    await stopOther(srv, "groups, second run");
   } catch (err) {
     srv?.child.kill("SIGKILL");
     throw err;
@@ -2069,27 +2445,8 @@ const GET_HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: rill\r\n\r\n";
 // Starts `serve --listen 127.0.0.1:0 --data DIR2 <args>`; returns {child, base,
 // ended, logPath} or null (a check failed).
 async function startOther(name, args) {
-  const dir = path.join(tmp, name);
-  const log2 = path.join(tmp, `${name}.log`);
-  const fd = openSync(log2, "a");
-  const c = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data", dir, ...args], {
-    stdio: ["ignore", fd, fd],
-  });
-  closeSync(fd);
-  let ended2 = null;
-  const ended = new Promise((resolve) => {
-    c.on("exit", (code, signal) => resolve((ended2 = { code, signal })));
-    c.on("error", (err) => resolve((ended2 = { code: null, signal: null, error: err })));
-  });
-  const addrFile = path.join(dir, "rill.addr");
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!existsSync(addrFile) && !ended2 && Date.now() < deadline) await sleep(20);
-  if (!check(existsSync(addrFile), `${name} server (${args.join(" ")}) started`,
-    ended2 ? `it exited ${JSON.stringify(ended2)}` : `not within ${START_TIMEOUT_MS} ms`)) {
-    c.kill("SIGKILL");
-    return null;
-  }
-  return { child: c, ended, logPath: log2, base: `http://${readFileSync(addrFile, "utf8").trim()}` };
+  const srv = new RillServer(BIN, path.join(tmp, name), path.join(tmp, `${name}.log`));
+  return (await srv.start(0, args, `${name} server (${args.join(" ")})`)) ? srv : null;
 }
 
 // Polls a server log for 'needle' (at most START_TIMEOUT_MS).
@@ -2382,6 +2739,200 @@ async function streamServerScenarios() {
   }
 }
 
+// ---- CORS: servers with --cors-origin ----
+
+const EXPOSE = "Location, Retry-After, WWW-Authenticate, Allow, Idempotent-Replayed";
+const ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-Match, Last-Event-ID, " +
+  "X-Hub-Signature-256, X-GitHub-Event, X-GitHub-Delivery";
+
+// Stops a server started with startOther() (SIGTERM, exit status 0).
+async function stopOther(srv, note) {
+  return srv.stop(note);
+}
+
+// The CORS headers of an answer, for one check message.
+const corsOf = (res) => ["access-control-allow-origin", "access-control-expose-headers", "vary",
+  "access-control-allow-methods", "access-control-allow-headers", "access-control-max-age"]
+  .map((h) => `${h}: ${res?.headers.get(h)}`).join("; ");
+
+// OPTIONS on the main server, started without --cors-origin: Allow, no CORS header.
+async function optionsWithoutCors() {
+  const O = { origin: "https://ops.example.com", "access-control-request-method": "POST" };
+  {
+    const { res } = await callRoute("Preflight", "OPTIONS", "/topics", { headers: O, expect: 204 });
+    check(res.headers.get("allow") === "GET, HEAD, POST, OPTIONS" && !res.headers.has("access-control-allow-origin") &&
+      !res.headers.has("access-control-allow-methods") && !res.headers.has("vary"),
+    "OPTIONS /topics without --cors-origin: 204, Allow: GET, HEAD, POST, OPTIONS, no CORS header", corsOf(res));
+  }
+  {
+    const { res } = await callRoute("Preflight", "OPTIONS", "/topics/orders/partitions/0", { expect: 204 });
+    check(res.headers.get("allow") === "GET, HEAD, OPTIONS", "OPTIONS on a fetch path: Allow: GET, HEAD, OPTIONS",
+      res.headers.get("allow"));
+  }
+  {
+    const { res } = await callRoute("Preflight", "OPTIONS", "/tokens/0000000000000000", { expect: 204 });
+    check(res.headers.get("allow") === "GET, HEAD, DELETE, OPTIONS", "OPTIONS /tokens/{token}: Allow: GET, HEAD, DELETE, OPTIONS",
+      res.headers.get("allow"));
+  }
+  await callRoute("NotFound", "OPTIONS", "/nope", { expect: 404 });
+  {
+    const { res } = await call("listTopics", "/topics", { headers: { origin: "https://ops.example.com" }, expect: 200,
+      note: "an Origin, no --cors-origin" });
+    check(res && !res.headers.has("access-control-allow-origin") && !res.headers.has("vary"),
+      "listTopics without --cors-origin: no CORS header, no Vary", corsOf(res));
+  }
+}
+
+async function corsScenarios() {
+  const saved = { base, TOKEN };
+  const ORIGIN = "https://ops.example.com";
+  let srv = await startOther("cors", ["--cors-origin", `${ORIGIN}, http://LOCALHOST:5173`]);
+  if (!srv) return;
+  try {
+    base = srv.base;
+    TOKEN = readFileSync(path.join(tmp, "cors", "admin.token"), "utf8").trim();
+    const allowed = (res, origin, label) =>
+      check(res?.headers.get("access-control-allow-origin") === origin &&
+        res?.headers.get("access-control-expose-headers") === EXPOSE && res?.headers.get("vary") === "Origin",
+      `${label}: Access-Control-Allow-Origin: ${origin}, Access-Control-Expose-Headers, Vary: Origin`, corsOf(res));
+    {
+      const { res } = await call("createTopic", "/topics", { json: { name: "c" }, headers: { origin: ORIGIN },
+        expect: 201, note: "an allowed Origin" });
+      allowed(res, ORIGIN, "createTopic with an allowed Origin");
+    }
+    {
+      const { res } = await call("listTopics", "/topics", { headers: { origin: "http://localhost:5173" }, expect: 200,
+        note: "an allowed Origin, another case" });
+      allowed(res, "http://localhost:5173", "listTopics with an Origin listed in another case");
+    }
+    {
+      const { res } = await call("listTopics", "/topics", { token: null, headers: { origin: ORIGIN }, expect: 401,
+        code: "unauthorized", note: "an allowed Origin" });
+      allowed(res, ORIGIN, "listTopics 401 with an allowed Origin");
+    }
+    for (const [origin, note] of [["https://evil.example", "an Origin not listed"], [undefined, "no Origin"],
+      [`${ORIGIN}.evil.example`, "a listed origin's prefix"]]) {
+      const { res } = await call("listTopics", "/topics", { headers: origin ? { origin } : {}, expect: 200, note });
+      check(res && !res.headers.has("access-control-allow-origin") && !res.headers.has("access-control-expose-headers") &&
+        res.headers.get("vary") === "Origin", `listTopics [${note}]: no Access-Control-*, Vary: Origin`, corsOf(res));
+    }
+    {
+      const s = await openStream("streamTopic", "/topics/c/stream", { headers: { origin: ORIGIN }, note: "an allowed Origin" });
+      if (s) {
+        allowed(s.res, ORIGIN, "streamTopic with an allowed Origin");
+        s.close();
+      }
+    }
+    // preflights
+    {
+      const { res } = await callRoute("Preflight", "OPTIONS", "/topics/c/messages", { expect: 204,
+        headers: { origin: ORIGIN, "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization, content-type, idempotency-key" } });
+      check(res.headers.get("allow") === "POST, OPTIONS" && res.headers.get("access-control-allow-methods") === "POST, OPTIONS" &&
+        res.headers.get("access-control-allow-headers") === ALLOW_HEADERS &&
+        res.headers.get("access-control-max-age") === "600",
+      "OPTIONS (preflight) from an allowed Origin: Allow-Methods, Allow-Headers, Max-Age 600", corsOf(res));
+      allowed(res, ORIGIN, "OPTIONS (preflight) from an allowed Origin");
+    }
+    {
+      const { res } = await callRoute("Preflight", "OPTIONS", "/tokens", { expect: 204, headers: { origin: ORIGIN } });
+      check(res.headers.get("allow") === "POST, GET, HEAD, OPTIONS" && !res.headers.has("access-control-allow-methods") &&
+        res.headers.get("access-control-allow-origin") === ORIGIN,
+      "OPTIONS without Access-Control-Request-Method: Allow, no Allow-Methods", corsOf(res));
+    }
+    {
+      const { res } = await callRoute("Preflight", "OPTIONS", "/topics", { expect: 204,
+        headers: { origin: "https://evil.example", "access-control-request-method": "DELETE" } });
+      check(res.headers.get("allow") === "GET, HEAD, POST, OPTIONS" && !res.headers.has("access-control-allow-origin") &&
+        !res.headers.has("access-control-allow-methods") && res.headers.get("vary") === "Origin",
+      "OPTIONS (preflight) from an Origin not listed: Allow only", corsOf(res));
+    }
+    {
+      const { res } = await callRoute("NotFound", "OPTIONS", "/nope", { expect: 404, headers: { origin: ORIGIN } });
+      allowed(res, ORIGIN, "OPTIONS on a path without routes (404)");
+    }
+    {
+      // an answer given before any operation: Access-Control-Allow-Origin alone
+      const r = await rawRequest(`POST /topics HTTP/1.1\r\nHost: rill\r\nOrigin: ${ORIGIN}\r\n` +
+        "Content-Type: application/json\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n");
+      check(r.status === 413 && r.headers.get("access-control-allow-origin") === ORIGIN &&
+        !r.headers.has("access-control-expose-headers"),
+      "413 before any operation, with an allowed Origin: Access-Control-Allow-Origin alone", `${r.status} ${corsOf(r)}`);
+    }
+    await call("deleteTopic", "/topics/c", { expect: 204, note: "cors done" });
+    await stopOther(srv, "cors");
+    srv = await startOther("cors-any", ["--cors-origin", "*"]);
+    if (!srv) return;
+    base = srv.base;
+    TOKEN = readFileSync(path.join(tmp, "cors-any", "admin.token"), "utf8").trim();
+    {
+      const { res } = await call("listTopics", "/topics", { headers: { origin: "https://any.example" }, expect: 200,
+        note: "--cors-origin *" });
+      check(res?.headers.get("access-control-allow-origin") === "*" &&
+        res?.headers.get("access-control-expose-headers") === EXPOSE && !res?.headers.has("vary"),
+      "listTopics with --cors-origin *: Access-Control-Allow-Origin: *, no Vary", corsOf(res));
+    }
+    {
+      const { res } = await call("listTopics", "/topics", { expect: 200, note: "--cors-origin *, no Origin" });
+      check(res && !res.headers.has("access-control-allow-origin") && !res.headers.has("vary"),
+        "listTopics with --cors-origin * and no Origin: no CORS header", corsOf(res));
+    }
+    {
+      const { res } = await callRoute("Preflight", "OPTIONS", "/groups/g/offsets", { expect: 204,
+        headers: { origin: "https://any.example", "access-control-request-method": "POST" } });
+      check(res.headers.get("access-control-allow-origin") === "*" &&
+        res.headers.get("access-control-allow-methods") === "POST, GET, HEAD, OPTIONS",
+      "OPTIONS (preflight) with --cors-origin *", corsOf(res));
+    }
+    await stopOther(srv, "cors-any");
+    srv = null;
+  } catch (err) {
+    srv?.child.kill("SIGKILL");
+    throw err;
+  } finally {
+    base = saved.base;
+    TOKEN = saved.TOKEN;
+  }
+}
+
+// ---- tokens survive a restart: a server of its own, started twice ----
+async function tokenRestartScenarios() {
+  const saved = { base, TOKEN };
+  let srv = await startOther("tokens", []);
+  if (!srv) return;
+  try {
+    base = srv.base;
+    TOKEN = readFileSync(path.join(tmp, "tokens", "admin.token"), "utf8").trim();
+    const mk = async (name, note) => (await call("createToken", "/tokens", { json: { name,
+      scopes: [{ topics: "kept*", actions: ["consume"] }], rate_limit: { requests_per_s: 100 } }, expect: 201, note })).json ?? {};
+    const kept = await mk("kept", "before a restart");
+    const gone = await mk("gone", "before a restart");
+    await call("deleteToken", `/tokens/${gone.id}`, { expect: 204, note: "before a restart" });
+    await stopOther(srv, "tokens, first run");
+    srv = await startOther("tokens", []);
+    if (!srv) return;
+    base = srv.base;
+    check(readFileSync(path.join(tmp, "tokens", "admin.token"), "utf8").trim() === TOKEN,
+      "tokens: a restart keeps the admin token");
+    await call("listTopics", "/topics", { token: kept.token, expect: 200, note: "a token made before a restart" });
+    await call("getTopic", "/topics/other", { token: kept.token, expect: 403, code: "forbidden",
+      note: "its scopes kept over a restart" });
+    await call("listTopics", "/topics", { token: gone.token, expect: 401, code: "token_revoked",
+      note: "revoked before a restart" });
+    const { json } = await call("getToken", `/tokens/${kept.id}`, { expect: 200, note: "after a restart" });
+    const { token: _secret, ...shown } = kept;
+    check(sameJson(json, shown), "tokens: a token is the same after a restart", JSON.stringify(json));
+    await stopOther(srv, "tokens, second run");
+    srv = null;
+  } catch (err) {
+    srv?.child.kill("SIGKILL");
+    throw err;
+  } finally {
+    base = saved.base;
+    TOKEN = saved.TOKEN;
+  }
+}
+
 // ---- run ----
 
 try {
@@ -2394,17 +2945,12 @@ try {
     await connectionLimitScenarios();
     await streamServerScenarios();
     await groupRestartScenarios();
+    await tokenRestartScenarios();
+    await corsScenarios();
   }
 } catch (err) {
   check(false, "the contract test ran to the end", err.stack);
 } finally {
   await stopServer();
-  if (child && exited && exited.code !== 0) {
-    try {
-      console.log(`--- server log (${logPath}) ---\n${readFileSync(logPath, "utf8").slice(-4000)}`);
-    } catch { /* no log */ }
-  }
-  if (process.env.RILL_TEST_KEEP) console.log(`kept ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
 }
-exitWithSummary();
+finish(tmp, logPath);

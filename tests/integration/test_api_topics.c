@@ -314,6 +314,15 @@ Test(api_topics, unknown_fields_are_400)
     ac_send_json(&srv, "PATCH", "/topics/uf", "{\"name\":\"other\"}", &r);
     json_decref(ac_expect_problem(&r, 400, "unknown_field"));
     http_response_release(&r);
+    /* an empty name, and names that are only part of a field's */
+    for (const char *const *b = (const char *const[]){"{\"\":1}", "{\"config\":{},\"conf\":1}",
+                                                       "{\"partitions, config\":1}", NULL};
+         *b; b++) {
+        ac_send_json(&srv, "PATCH", "/topics/uf", *b, &r);
+        json_decref(ac_expect_problem(&r, 400, "unknown_field"));
+        http_response_release(&r);
+    }
+    ac_expect_healthy(&srv);
     ac_server_stop_clean(&srv);
 }
 
