@@ -135,11 +135,16 @@ build/rel/sse-fanout: bench/sse_fanout.c common/hex.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(STD) $(WARN) -O2 -o $@ $< -lpthread
 
+build/rel/loopback-fanout: bench/loopback_fanout.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) -O2 -o $@ $< -lpthread
+
 bench: deps-bench
-	@$(MAKE) --no-print-directory build/rel/bench-storage build/rel/bare-mhd build/rel/sse-fanout rill
+	@$(MAKE) --no-print-directory build/rel/bench-storage build/rel/bare-mhd build/rel/sse-fanout \
+	    build/rel/loopback-fanout rill
 	build/rel/bench-storage
 	bench/http_bench.sh ./rill build/rel/bare-mhd
-	bench/sse_bench.sh ./rill build/rel/sse-fanout
+	bench/sse_bench.sh ./rill build/rel/sse-fanout build/rel/loopback-fanout
 
 fuzz:
 	@scripts/deps.sh test

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # http_bench.sh: rill over HTTP against the ceiling of its own stack, in one run.
-# A bare libmicrohttpd server answering 204 is the ceiling; then rill's produce of one
+# A bare libmicrohttpd server answering 204 is the ceiling (and the same server appending
+# each body to a file and answering after a group-commit fdatasync, the ceiling of a
+# durable answer); then rill's produce of one
 # 100 B record per request (flush.policy interval and always), batched produce (100
 # and 1000 records per request) and fetch of 1000 records per request, 64 connections
 # each, with wrk. Prints msgs/s, MB/s, p50/p99 latency and the ratio to the ceiling.
-# This machine's throughput drifts by 20% from one run to the next, so the ceiling and
+# This machine's throughput drifts by 20% from one run to the next, so the ceilings and
 # the two single-record runs are measured in BENCH_ROUNDS (default 3) interleaved
 # rounds and the median round is printed; each run starts after a sync, so the previous
 # run's writeback does not land on the next.
@@ -97,11 +99,14 @@ records() { # N -> a produce body of N records with 100-byte values
 }
 
 echo "HTTP benchmark: wrk, $conns connections, ${secs}s each, $threads server threads," \
-     "median of $rounds interleaved rounds for the first three lines"
+     "median of $rounds interleaved rounds for the first four lines"
 
 port=$(free_port)
 "$bare" "$port" $threads &
 bare_pid=$!
+sync_port=$(free_port)
+"$bare" "$sync_port" $threads "$work/bare-sync.log" & # the same, each answer after fdatasync
+bare_sync_pid=$!
 "$rill" serve --listen 127.0.0.1:0 --data "$work/data" --threads $threads --log-level warn &
 rill_pid=$!
 for _ in $(seq 100); do [ -f "$work/data/rill.addr" ] && break; sleep 0.1; done
@@ -117,15 +122,20 @@ for _ in $(seq "$rounds"); do
     measure ceiling "http://127.0.0.1:$port/" "$one"
     measure interval "$base/topics/interval/messages" "$one"
     measure always "$base/topics/always/messages" "$one"
+    measure durable "http://127.0.0.1:$sync_port/" "$one"
 done
-kill $bare_pid; wait $bare_pid 2>/dev/null || true
+kill $bare_pid $bare_sync_pid; wait $bare_pid $bare_sync_pid 2>/dev/null || true
 
 report "bare libmicrohttpd 204 (ceiling)" "$(median ceiling)" 1 100
 ceiling=$last_rps
 report "produce 1 x 100 B, interval" "$(median interval)" 1 100
 interval=$last_rps
 report "produce 1 x 100 B, always (fsync)" "$(median always)" 1 100
-echo "  always vs interval: $(awk -v a="$last_rps" -v i="$interval" 'BEGIN {printf "%.2fx slower", i / a}')"
+always=$last_rps
+report "bare libmicrohttpd + fdatasync 204" "$(median durable)" 1 100
+echo "  always vs interval: $(awk -v a="$always" -v i="$interval" 'BEGIN {printf "%.2fx slower", i / a}');" \
+     "always vs bare libmicrohttpd + fdatasync (the ceiling of a durable answer):" \
+     "$(awk -v a="$always" -v d="$last_rps" 'BEGIN {printf "x%.2f", a / d}')"
 run "produce 100 x 100 B, interval" "$base/topics/interval/messages" "$(lua POST "$(records 100)")" 100 100
 run "produce 1000 x 100 B, interval" "$base/topics/interval/messages" "$(lua POST "$(records 1000)")" 1000 100
 run "fetch 1000 x 100 B" "$base/topics/interval/partitions/0?offset=earliest&limit=1000" "$(lua GET)" 1000 100

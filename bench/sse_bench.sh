@@ -8,10 +8,13 @@
 # failed. SSE_PRODUCERS (default 4) producer connections share the rate, so that a
 # slow produce answer does not hold the rate down. The server's warnings are counted at
 # the end (the streams of subscribers that went away are noticed late).
-# Usage: bench/sse_bench.sh RILL_BIN SSE_FANOUT_BIN
+# Each run is followed by its ceiling on this machine: loopback-fanout moves the same
+# events (100 per batch, 150 bytes each) over as many loopback TCP connections with
+# no HTTP and no parsing, one writer thread and one reader thread: the kernel's share.
+# Usage: bench/sse_bench.sh RILL_BIN SSE_FANOUT_BIN LOOPBACK_FANOUT_BIN
 set -euo pipefail
 
-rill=$1 fanout=$2
+rill=$1 fanout=$2 loopback=$3
 secs=${SSE_SECONDS:-5}
 rate=${SSE_RATE:-10000}
 batch=${SSE_BATCH:-100}
@@ -48,6 +51,8 @@ for n in $subs_list; do
         --seconds "$secs" --rate "$rate" --batch "$batch" --producers "$producers" \
         --server-pid "$rill_pid" ||
         status=1
+    sync; sleep 1
+    echo "  ceiling: $("$loopback" --subs "$n" --seconds "$secs" --rate "$rate" --batch "$batch")"
 done
 echo "rill server max RSS: $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$rill_pid/status)"
 kill "$rill_pid"
