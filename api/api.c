@@ -341,7 +341,7 @@ bool api_authenticate(struct api_ctx *ctx)
         reply_token_ended(ctx->resp, st);
         return false;
     }
-    wait_ms = auth_rate_admit(t, ctx->req->body_len, clock_mono_ms());
+    wait_ms = ctx->admit_only ? 0 : auth_rate_admit(t, ctx->req->body_len, clock_mono_ms());
     if (wait_ms) {
         api_response_header(ctx->resp, "Retry-After", "%" PRId64, (wait_ms + 999) / 1000);
         reply_problem(ctx->resp, 429, "rate_limited", NULL,
@@ -402,6 +402,18 @@ enum api_status api_handle(struct api *a, const struct api_request *req,
     if (st == API_DONE && !resp->stream && strcmp(req->method, "HEAD")) /* HEAD: no body */
         auth_rate_charge(ctx.token, resp->body.len, clock_mono_ms());
     return st;
+}
+
+bool api_admit(struct api *a, const struct api_request *req, struct api_response *resp)
+{
+    struct api_call *call = NULL;
+    struct api_ctx ctx = {.api = a, .req = req, .resp = resp, .call = &call,
+                          .admit_only = true};
+
+    router_dispatch(a, &ctx);
+    for (size_t i = 0; i < ctx.nparams; i++)
+        free(ctx.params[i]);
+    return !resp->status;
 }
 
 enum api_status api_continue(struct api *a, struct api_call *call,

@@ -84,6 +84,12 @@ void api_free(struct api *a);
  * caller's to release). API_SUSPENDED: *call holds the waiting request. */
 enum api_status api_handle(struct api *a, const struct api_request *req,
                            struct api_response *resp, struct api_call **call);
+/* Whether a request may go on, judged from its line and headers alone (its body is
+ * not read yet): routing, the token, the route's scope and query parameters, as
+ * api_handle() will check them (the rate limit is left to it). If not, 'resp' holds
+ * the answer (404, 405, 400, 401, 403). For the server, so that a big body is not read
+ * for nothing. */
+bool api_admit(struct api *a, const struct api_request *req, struct api_response *resp);
 /* The answer of a suspended call, after its resume(). */
 enum api_status api_continue(struct api *a, struct api_call *call,
                              struct api_response *resp);

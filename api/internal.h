@@ -41,6 +41,7 @@ struct api_ctx {
     size_t nparams;
     struct api_call **call; /* set by a handler that suspends */
     struct auth_token *token; /* the request's token; NULL: auth off, or a public route */
+    bool admit_only;          /* api_admit(): routing and access checks, no handler */
 };
 
 typedef enum api_status (*api_handler)(struct api_ctx *ctx);

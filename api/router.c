@@ -228,7 +228,7 @@ enum api_status router_dispatch(struct api *a, struct api_ctx *ctx)
         return API_DONE;
     if ((found->flags & ROUTE_SERVER) && !api_require(ctx, found->need, NULL))
         return API_DONE;
-    if (!known_params(found, ctx))
+    if (!known_params(found, ctx) || ctx->admit_only)
         return API_DONE;
     return found->handler(ctx);
 }

@@ -51,6 +51,8 @@
  * request, so its size is paid per request: 16 KiB, not the default 32 KiB, leaves
  * room for 8 KiB of headers. */
 #define HTTP_CONNECTION_MEMORY (16 * 1024)
+/* A body above this is read only once the API would take the request. */
+#define HTTP_EARLY_CHECK_BYTES (64 * 1024)
 /* What MHD asks a stream for at a time, at most. */
 #define HTTP_STREAM_BLOCK (16 * 1024)
 
@@ -449,31 +451,27 @@ static enum MHD_Result send_api_response(struct req_ctx *rc, struct MHD_Connecti
     return ret;
 }
 
-/* The whole request is in: hand it to the API. */
-static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
-                                const char *method)
+/* The request's headers and query parameters as the API sees them, in rc->req (the
+ * body: what has come so far). Once per request. Returns false, having answered 400,
+ * if one holds a NUL byte. */
+static bool build_request(struct req_ctx *rc, struct MHD_Connection *conn, const char *method,
+                          enum MHD_Result *answered)
 {
     struct pair_list l = {0};
-    struct api_response ar;
-    enum api_status st;
 
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_pair, &l);
-    rc->nheaders = l.n;
-    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_pair, &l);
-    rc->nquery = l.n - rc->nheaders;
-    rc->pairs = l.pairs;
-    if (l.has_nul)
-        return reply_problem(rc, conn, MHD_HTTP_BAD_REQUEST, "Bad Request", "bad_query",
-                             NULL, "a query parameter or header holds a NUL byte (%%00)");
-    if (rc->late) {
-        static const struct reply_extra retry = {.retry_after_s = 1, .close = true};
-
-        return reply_problem(rc, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                             "Service Unavailable", "shutting_down", &retry,
-                             "the server is shutting down");
+    if (!rc->pairs) {
+        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_pair, &l);
+        rc->nheaders = l.n;
+        MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_pair, &l);
+        rc->nquery = l.n - rc->nheaders;
+        rc->pairs = l.pairs;
+        if (l.has_nul) {
+            *answered = reply_problem(rc, conn, MHD_HTTP_BAD_REQUEST, "Bad Request",
+                                      "bad_query", NULL,
+                                      "a query parameter or header holds a NUL byte (%%00)");
+            return false;
+        }
     }
-    rc->dispatched = true;
-    atomic_fetch_add(&rc->server->busy, 1);
     rc->conn = conn;
     rc->req = (struct api_request){
         .method = method,
@@ -489,6 +487,38 @@ static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
         .resume = resume_conn,
         .conn = rc,
     };
+    return true;
+}
+
+/* A body bigger than HTTP_EARLY_CHECK_BYTES (or of unknown length) is read only for a
+ * request the API would take: one without a valid token, for an unknown route or out
+ * of its token's scope is answered now, and its connection closed. */
+static bool declares_a_big_body(struct MHD_Connection *conn)
+{
+    return declares_too_much(conn, HTTP_EARLY_CHECK_BYTES) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The whole request is in: hand it to the API. */
+static enum MHD_Result dispatch(struct req_ctx *rc, struct MHD_Connection *conn,
+                                const char *method)
+{
+    struct api_response ar;
+    enum api_status st;
+    enum MHD_Result answered;
+
+    if (!build_request(rc, conn, method, &answered))
+        return answered;
+    if (rc->late) {
+        static const struct reply_extra retry = {.retry_after_s = 1, .close = true};
+
+        return reply_problem(rc, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             "Service Unavailable", "shutting_down", &retry,
+                             "the server is shutting down");
+    }
+    rc->dispatched = true;
+    atomic_fetch_add(&rc->server->busy, 1);
     api_response_init(&ar);
     st = api_handle(rc->server->api, &rc->req, &ar, &rc->call);
     if (st == API_SUSPENDED) {
@@ -605,6 +635,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return reply_problem(rc, conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                  "Content Too Large", "content_too_large", &x,
                                  "request body exceeds %zu bytes", max);
+        }
+        if (declares_a_big_body(conn)) {
+            struct api_response ar;
+            enum MHD_Result answered;
+
+            if (!build_request(rc, conn, method, &answered))
+                return answered;
+            api_response_init(&ar);
+            if (!api_admit(s->api, &rc->req, &ar))
+                return send_api_response(rc, conn, &ar);
+            api_response_release(&ar);
         }
         return MHD_YES;
     }

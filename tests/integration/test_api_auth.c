@@ -1764,3 +1764,52 @@ Test(auth, with_auth_off_everything_is_allowed_without_a_token)
     http_response_release(&r);
     cr_assert(eq(int, rillproc_stop(&srv.proc), 0));
 }
+
+/* ---- 13. a big body is read only for a request the server would take ---- */
+
+/* Sends the request line and headers of a request with a big body, and no body: an
+ * answer can only come before the body, and the server closes the connection after
+ * it (ac_raw_exchange reads until then, at most 20 s: without an early answer it
+ * would wait for the body, and the status would be 0). Returns the status. */
+static long early_status(const char *method, const char *path, const char *extra_headers)
+{
+    char req[2048];
+    char *resp;
+    long status;
+
+    snprintf(req, sizeof(req),
+             "%s %s HTTP/1.1\r\nHost: rill\r\nConnection: close\r\n"
+             "Content-Type: application/json\r\n%s\r\n",
+             method, path, extra_headers);
+    resp = ac_raw_exchange(&srv, req, strlen(req));
+    status = ac_raw_status(resp);
+    free(resp);
+    return status;
+}
+
+Test(auth, a_big_body_is_not_read_for_a_request_that_would_be_refused)
+{
+    char headers[512];
+    struct tok t;
+
+    ac_create_topic(&srv, "big", 1, NULL);
+    new_token(&t, "small", "[{\"topics\":\"other\",\"actions\":[\"produce\"]}]", "");
+    cr_assert(eq(long, early_status("POST", "/topics/big/messages", "Content-Length: 4000000\r\n"),
+                 401));
+    cr_assert(eq(long,
+                 early_status("POST", "/topics/big/messages",
+                              "Transfer-Encoding: chunked\r\n"),
+                 401), "a chunked body of unknown length");
+    snprintf(headers, sizeof(headers), "%s\r\nContent-Length: 4000000\r\n", t.auth);
+    cr_assert(eq(long, early_status("POST", "/topics/big/messages", headers), 403),
+              "out of the token's scope");
+    snprintf(headers, sizeof(headers), "%s\r\nContent-Length: 4000000\r\n", srv.auth);
+    cr_assert(eq(long, early_status("POST", "/nowhere", headers), 404));
+    cr_assert(eq(long, early_status("PUT", "/topics/big/messages", headers), 405));
+    /* a small body goes the usual way: read, then refused */
+    cr_assert(eq(long, early_status("POST", "/topics/big/messages", "Content-Length: 0\r\n"),
+                 401));
+    ac_expect_healthy(&srv);
+    ac_expect_latest(&srv, "big", 1, (const int64_t[]){0}, "nothing was written");
+    ac_server_stop_clean(&srv);
+}
