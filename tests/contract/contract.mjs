@@ -2390,12 +2390,9 @@ async function groupStreamScenarios(logPath) {
 
 // -- consumer groups' offsets survive a restart: a server of its own, started twice --
 async function groupRestartScenarios() {
-  const saved = { base, TOKEN };
-  let srv = await startOther("groups", []);
-  if (!srv) return;
-  try {
-    base = srv.base;
-    TOKEN = readFileSync(path.join(tmp, "groups", "admin.token"), "utf8").trim();
+  await onOtherServers(async (start) => {
+    let srv = await start("groups");
+    if (!srv) return;
     await call("createTopic", "/topics", { json: { name: "t", partitions: 2 }, expect: 201, note: "groups server" });
     await produce("t", [{ value: 1, partition: 0 }, { value: 2, partition: 0 }], "groups server");
     await call("commitGroupOffsets", "/groups/kept/offsets", { json: { offsets: [
@@ -2408,9 +2405,8 @@ async function groupRestartScenarios() {
     await call("deleteGroup", "/groups/dropped", { expect: 204, note: "before a restart" });
     const crew = await join("crew", { topics: ["t"] }, { note: "before a restart" });
     await stopOther(srv, "groups, first run");
-    srv = await startOther("groups", []);
+    srv = await start("groups");
     if (!srv) return;
-    base = srv.base;
     const { json } = await call("getGroupOffsets", "/groups/kept/offsets", { expect: 200, note: "after a restart" });
     check(JSON.stringify(json) === JSON.stringify({ group: "kept", offsets: [
       { topic: "t", partition: 0, offset: 2, latest: 2, lag: 0 },
@@ -2429,13 +2425,7 @@ async function groupRestartScenarios() {
     check(sameJson(parts(again), ["t/0", "t/1"]), "groups: after a restart, a member joins again",
       JSON.stringify(again));
     await stopOther(srv, "groups, second run");
-  } catch (err) {
-    srv?.child.kill("SIGKILL");
-    throw err;
-  } finally {
-    base = saved.base;
-    TOKEN = saved.TOKEN;
-  }
+  });
 }
 
 // ---- connection limits: a second server ----
@@ -2446,7 +2436,32 @@ const GET_HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: rill\r\n\r\n";
 // ended, logPath} or null (a check failed).
 async function startOther(name, args) {
   const srv = new RillServer(BIN, path.join(tmp, name), path.join(tmp, `${name}.log`));
-  return (await srv.start(0, args, `${name} server (${args.join(" ")})`)) ? srv : null;
+  return (await srv.start(0, args, `${name} server${args.length ? ` (${args.join(" ")})` : ""}`))
+    ? srv : null;
+}
+
+// Runs fn(start) with this test's calls pointed at servers of their own: start(name,
+// args) starts one (its data dir tmp/name, kept over restarts) and points base and
+// TOKEN at it; it returns the server, or null when it did not start. On the way out
+// the main server is the target again, and a server an error left running is killed.
+async function onOtherServers(fn) {
+  const saved = { base, TOKEN };
+  let last = null;
+  const start = async (name, args = []) => {
+    last = await startOther(name, args);
+    if (last) {
+      base = last.base;
+      TOKEN = last.token;
+    }
+    return last;
+  };
+  try {
+    await fn(start);
+  } finally {
+    last?.kill();
+    base = saved.base;
+    TOKEN = saved.TOKEN;
+  }
 }
 
 // Polls a server log for 'needle' (at most START_TIMEOUT_MS).
@@ -2784,13 +2799,10 @@ async function optionsWithoutCors() {
 }
 
 async function corsScenarios() {
-  const saved = { base, TOKEN };
   const ORIGIN = "https://ops.example.com";
-  let srv = await startOther("cors", ["--cors-origin", `${ORIGIN}, http://LOCALHOST:5173`]);
-  if (!srv) return;
-  try {
-    base = srv.base;
-    TOKEN = readFileSync(path.join(tmp, "cors", "admin.token"), "utf8").trim();
+  await onOtherServers(async (start) => {
+    let srv = await start("cors", ["--cors-origin", `${ORIGIN}, http://LOCALHOST:5173`]);
+    if (!srv) return;
     const allowed = (res, origin, label) =>
       check(res?.headers.get("access-control-allow-origin") === origin &&
         res?.headers.get("access-control-expose-headers") === EXPOSE && res?.headers.get("vary") === "Origin",
@@ -2861,10 +2873,8 @@ async function corsScenarios() {
     }
     await call("deleteTopic", "/topics/c", { expect: 204, note: "cors done" });
     await stopOther(srv, "cors");
-    srv = await startOther("cors-any", ["--cors-origin", "*"]);
+    srv = await start("cors-any", ["--cors-origin", "*"]);
     if (!srv) return;
-    base = srv.base;
-    TOKEN = readFileSync(path.join(tmp, "cors-any", "admin.token"), "utf8").trim();
     {
       const { res } = await call("listTopics", "/topics", { headers: { origin: "https://any.example" }, expect: 200,
         note: "--cors-origin *" });
@@ -2885,35 +2895,24 @@ async function corsScenarios() {
       "OPTIONS (preflight) with --cors-origin *", corsOf(res));
     }
     await stopOther(srv, "cors-any");
-    srv = null;
-  } catch (err) {
-    srv?.child.kill("SIGKILL");
-    throw err;
-  } finally {
-    base = saved.base;
-    TOKEN = saved.TOKEN;
-  }
+  });
 }
 
 // ---- tokens survive a restart: a server of its own, started twice ----
 async function tokenRestartScenarios() {
-  const saved = { base, TOKEN };
-  let srv = await startOther("tokens", []);
-  if (!srv) return;
-  try {
-    base = srv.base;
-    TOKEN = readFileSync(path.join(tmp, "tokens", "admin.token"), "utf8").trim();
+  await onOtherServers(async (start) => {
+    let srv = await start("tokens");
+    if (!srv) return;
+    const admin = srv.token;
     const mk = async (name, note) => (await call("createToken", "/tokens", { json: { name,
       scopes: [{ topics: "kept*", actions: ["consume"] }], rate_limit: { requests_per_s: 100 } }, expect: 201, note })).json ?? {};
     const kept = await mk("kept", "before a restart");
     const gone = await mk("gone", "before a restart");
     await call("deleteToken", `/tokens/${gone.id}`, { expect: 204, note: "before a restart" });
     await stopOther(srv, "tokens, first run");
-    srv = await startOther("tokens", []);
+    srv = await start("tokens");
     if (!srv) return;
-    base = srv.base;
-    check(readFileSync(path.join(tmp, "tokens", "admin.token"), "utf8").trim() === TOKEN,
-      "tokens: a restart keeps the admin token");
+    check(srv.token === admin, "tokens: a restart keeps the admin token");
     await call("listTopics", "/topics", { token: kept.token, expect: 200, note: "a token made before a restart" });
     await call("getTopic", "/topics/other", { token: kept.token, expect: 403, code: "forbidden",
       note: "its scopes kept over a restart" });
@@ -2923,14 +2922,7 @@ async function tokenRestartScenarios() {
     const { token: _secret, ...shown } = kept;
     check(sameJson(json, shown), "tokens: a token is the same after a restart", JSON.stringify(json));
     await stopOther(srv, "tokens, second run");
-    srv = null;
-  } catch (err) {
-    srv?.child.kill("SIGKILL");
-    throw err;
-  } finally {
-    base = saved.base;
-    TOKEN = saved.TOKEN;
-  }
+  });
 }
 
 // ---- run ----

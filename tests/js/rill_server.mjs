@@ -58,7 +58,7 @@ export class RillServer {
     const addrFile = path.join(this.data, "rill.addr");
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!existsSync(addrFile) && !this.exited && Date.now() < deadline) await sleep(20);
-    if (!check(existsSync(addrFile), `${label}: server started on 127.0.0.1:${port}`,
+    if (!check(existsSync(addrFile), `${label}: server started on ${port ? `127.0.0.1:${port}` : "a free port"}`,
       this.exited ? `the server exited ${JSON.stringify(this.exited)}`
         : `not within ${START_TIMEOUT_MS} ms`))
       return false;
