@@ -268,7 +268,8 @@ static void answer_fetch(struct api_response *resp, struct fetch *f)
     struct buf data = BUF_INIT, b = BUF_INIT;
     int64_t next = f->offset, hw = partition_high_watermark(f->p), count = 0;
     int r = partition_read(f->p, f->offset, (size_t)f->max_bytes, &data);
-    size_t at = 0;
+    struct record_walk w;
+    struct record rec;
 
     if (r < 0 && r != -ERANGE) {
         buf_release(&data);
@@ -280,23 +281,12 @@ static void answer_fetch(struct api_response *resp, struct fetch *f)
     buf_addstr(&b, "{\"topic\":");
     json_add_cstr(&b, f->topic->name);
     buf_printf(&b, ",\"partition\":%" PRId32 ",\"records\":[", f->partition);
-    while (r > 0 && at < data.len && count < f->limit) {
-        struct record_batch_header h;
-        struct record_iter it;
-        struct record rec;
-
-        if (record_batch_check((uint8_t *)data.data + at, data.len - at, &h))
-            break; /* partition_read checked it: cannot happen */
-        record_iter_init(&it, (uint8_t *)data.data + at, &h);
-        while (count < f->limit && record_iter_next(&it, &rec) == 1) {
-            if (rec.offset < f->offset)
-                continue;
-            if (count++)
-                buf_addch(&b, ',');
-            api_record_json(&b, &rec, -1, f->base64);
-            next = rec.offset + 1;
-        }
-        at += record_batch_total(&h);
+    record_walk_init(&w, data.data, r > 0 ? data.len : 0, f->offset);
+    while (count < f->limit && record_walk_next(&w, &rec)) {
+        if (count++)
+            buf_addch(&b, ',');
+        api_record_json(&b, &rec, -1, f->base64);
+        next = rec.offset + 1;
     }
     buf_printf(&b, "],\"next_offset\":%" PRId64 ",\"high_watermark\":%" PRId64 "}", next, hw);
     buf_release(&data);

@@ -245,8 +245,9 @@ static int read_one(const struct assignment *as, struct partition *p, int64_t po
 {
     struct buf data = BUF_INIT;
     int64_t next = pos;
-    size_t at = 0;
     int r = partition_read(p, pos, (size_t)(max_bytes - *bytes), &data);
+    struct record_walk w;
+    struct record rec;
 
     if (r < 0 && r != -ERANGE) {
         buf_release(&data);
@@ -254,23 +255,12 @@ static int read_one(const struct assignment *as, struct partition *p, int64_t po
     }
     if (r == 0 && pos < partition_high_watermark(p))
         next = partition_high_watermark(p); /* compaction left nothing below it */
-    while (r > 0 && at < data.len && *count < limit) {
-        struct record_batch_header h;
-        struct record_iter it;
-        struct record rec;
-
-        if (record_batch_check((uint8_t *)data.data + at, data.len - at, &h))
-            break; /* partition_read checked it */
-        record_iter_init(&it, (uint8_t *)data.data + at, &h);
-        while (*count < limit && record_iter_next(&it, &rec) == 1) {
-            if (rec.offset < pos)
-                continue;
-            if ((*count)++)
-                buf_addch(b, ',');
-            add_record(b, as->topic, &rec, as->partition);
-            next = rec.offset + 1;
-        }
-        at += record_batch_total(&h);
+    record_walk_init(&w, data.data, r > 0 ? data.len : 0, pos);
+    while (*count < limit && record_walk_next(&w, &rec)) {
+        if ((*count)++)
+            buf_addch(b, ',');
+        add_record(b, as->topic, &rec, as->partition);
+        next = rec.offset + 1;
     }
     *bytes += (int64_t)data.len;
     buf_release(&data);

@@ -30,37 +30,28 @@ int64_t stream_format_batches(struct event_chunk *c, const struct buf *data, int
                               int32_t partition)
 {
     struct buf starts = BUF_INIT, offsets = BUF_INIT, json = BUF_INIT;
-    size_t at = 0, first = 0;
+    size_t first = 0;
+    struct record_walk w;
+    struct record rec;
 
     chunk_init(c, from);
     buf_add(&starts, &first, sizeof(first));
-    while (at < data->len) {
-        struct record_batch_header h;
-        struct record_iter it;
-        struct record rec;
+    record_walk_init(&w, data->data, data->len, c->end);
+    while (record_walk_next(&w, &rec)) {
+        size_t end;
 
-        if (record_batch_check((uint8_t *)data->data + at, data->len - at, &h))
-            break; /* partition_read checked every batch: cannot happen */
-        record_iter_init(&it, (uint8_t *)data->data + at, &h);
-        while (record_iter_next(&it, &rec) == 1) {
-            size_t end;
-
-            if (rec.offset < c->end)
-                continue;
-            buf_reset(&json);
-            api_record_json(&json, &rec, partition, false);
-            buf_addstr(&c->text, "id: ");
-            sse_add_i64(&c->text, rec.offset + 1);
-            buf_addstr(&c->text, "\nevent: record\n");
-            sse_add_data(&c->text, json.data, json.len);
-            buf_addch(&c->text, '\n');
-            end = c->text.len;
-            buf_add(&starts, &end, sizeof(end));
-            buf_add(&offsets, &rec.offset, sizeof(rec.offset));
-            c->n++;
-            c->end = rec.offset + 1;
-        }
-        at += record_batch_total(&h);
+        buf_reset(&json);
+        api_record_json(&json, &rec, partition, false);
+        buf_addstr(&c->text, "id: ");
+        sse_add_i64(&c->text, rec.offset + 1);
+        buf_addstr(&c->text, "\nevent: record\n");
+        sse_add_data(&c->text, json.data, json.len);
+        buf_addch(&c->text, '\n');
+        end = c->text.len;
+        buf_add(&starts, &end, sizeof(end));
+        buf_add(&offsets, &rec.offset, sizeof(rec.offset));
+        c->n++;
+        c->end = rec.offset + 1;
     }
     buf_release(&json);
     c->starts = (size_t *)(void *)buf_detach(&starts, NULL);

@@ -506,3 +506,27 @@ int record_iter_next(struct record_iter *it, struct record *r)
     r->timestamp = wrap_add64(it->base_timestamp, r->timestamp);
     return 1;
 }
+
+void record_walk_init(struct record_walk *w, const void *data, size_t len, int64_t from)
+{
+    w->data = data;
+    w->len = len;
+    w->at = 0;
+    w->from = from;
+    w->it.remaining = 0;
+}
+
+bool record_walk_next(struct record_walk *w, struct record *r)
+{
+    for (;;) {
+        struct record_batch_header h;
+
+        while (record_iter_next(&w->it, r) == 1)
+            if (r->offset >= w->from)
+                return true;
+        if (w->at >= w->len || record_batch_check(w->data + w->at, w->len - w->at, &h))
+            return false;
+        record_iter_init(&w->it, w->data + w->at, &h);
+        w->at += record_batch_total(&h);
+    }
+}

@@ -28,6 +28,7 @@
 #ifndef STORAGE_RECORD_H
 #define STORAGE_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -129,6 +130,20 @@ void record_iter_init(struct record_iter *it, const uint8_t *batch,
 /* Fills *r with the next record (pointers into the batch). Returns 1, 0 at the end,
  * or -EBADMSG if the bytes are malformed (possible only if the batch was not checked). */
 int record_iter_next(struct record_iter *it, struct record *r);
+
+/* Walks the records of consecutive checked batches (what partition_read() returns),
+ * skipping those below offset 'from' (a read starts at the batch that holds it). */
+struct record_walk {
+    const uint8_t *data;
+    size_t len, at;
+    int64_t from;
+    struct record_iter it;
+};
+
+void record_walk_init(struct record_walk *w, const void *data, size_t len, int64_t from);
+/* Fills *r with the next record at or after 'from'. Returns true, or false at the end
+ * (or at bytes that are not a valid batch, which a read never returns). */
+bool record_walk_next(struct record_walk *w, struct record *r);
 
 /* Walks a decoded record's headers: *cursor starts at r->raw_headers, 'end' is
  * r->raw_headers + r->raw_headers_len. Returns 1 with *h filled, 0 at the end,

@@ -3,6 +3,7 @@
 #include <criterion/new/assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1306,4 +1307,62 @@ Test(record, sizes_in_batch_add_up_to_the_batch_size)
     }
     recs[0].value_len = -2;
     cr_assert(eq(sz, record_size_in_batch(&recs[0], 0, 0), 0), "bad length: 0");
+}
+
+/* Appends a batch of 'n' one-byte records based at 'base' to 'log'. */
+static void add_batch(struct buf *log, int64_t base, size_t n)
+{
+    struct record recs[8];
+    struct buf b = BUF_INIT;
+    uint8_t v[8];
+
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (uint8_t)(base + (int64_t)i);
+        recs[i] = (struct record){.timestamp = 1, .key_len = -1, .value = &v[i], .value_len = 1};
+    }
+    cr_assert(eq(int, record_batch_encode(&b, recs, n), 0));
+    record_batch_set_base_offset((uint8_t *)b.data, base);
+    buf_add(log, b.data, b.len);
+    buf_release(&b);
+}
+
+/* The offsets a walk from 'from' yields, as "11 12 13". */
+static void walk_offsets(const struct buf *log, size_t len, int64_t from, char *out, size_t size)
+{
+    struct record_walk w;
+    struct record r;
+    size_t o = 0;
+
+    out[0] = '\0';
+    record_walk_init(&w, log->data, len, from);
+    while (record_walk_next(&w, &r) && o < size)
+        o += (size_t)snprintf(out + o, size - o, "%s%lld", o ? " " : "", (long long)r.offset);
+}
+
+Test(record, a_walk_yields_the_records_of_consecutive_batches_from_an_offset)
+{
+    struct buf log = BUF_INIT;
+    char got[128];
+    size_t whole;
+
+    add_batch(&log, 10, 3);
+    add_batch(&log, 13, 2);
+    whole = log.len;
+    walk_offsets(&log, whole, 0, got, sizeof(got));
+    cr_assert(eq(str, got, "10 11 12 13 14"));
+    walk_offsets(&log, whole, 11, got, sizeof(got));
+    cr_assert(eq(str, got, "11 12 13 14"));
+    walk_offsets(&log, whole, 13, got, sizeof(got));
+    cr_assert(eq(str, got, "13 14"));
+    walk_offsets(&log, whole, 15, got, sizeof(got));
+    cr_assert(eq(str, got, ""));
+    walk_offsets(&log, 0, 0, got, sizeof(got));
+    cr_assert(eq(str, got, ""));
+    /* bytes that are not a batch end the walk (a read never returns them) */
+    buf_add(&log, "garbage, not a batch at all", 27);
+    walk_offsets(&log, log.len, 12, got, sizeof(got));
+    cr_assert(eq(str, got, "12 13 14"));
+    walk_offsets(&log, whole - 1, 0, got, sizeof(got)); /* the second batch cut short */
+    cr_assert(eq(str, got, "10 11 12"));
+    buf_release(&log);
 }
